@@ -1,0 +1,60 @@
+# ChatKit: the verbs people expect. `make run` and `make test` work on a fresh clone.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: run test lint format migrate superuser fake-llm clean
+
+# The virtualenv is rebuilt only when a requirements file changes.
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+## run: serve the demo page, the API and the admin on http://$(HOST):$(PORT) (SQLite, demo mode
+## unless the environment or .env says otherwise), reloading on code changes.
+run: export DEBUG ?= true
+run: $(VENV)/.runtime
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/uvicorn chatkit.asgi:application --reload --host $(HOST) --port $(PORT)
+
+## test: the whole suite (unit, API, live uvicorn, browser). PYTEST_ARGS passes options on.
+test: $(VENV)/.dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## lint: ruff, as CI runs it.
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+migrate: export DEBUG ?= true
+migrate: $(VENV)/.runtime
+	$(BIN)/python manage.py migrate --noinput
+
+## superuser: create an admin login for http://$(HOST):$(PORT)/admin/
+superuser: export DEBUG ?= true
+superuser: $(VENV)/.runtime
+	$(BIN)/python manage.py createsuperuser
+
+## fake-llm: a local OpenAI-compatible server on :8001 for trying the product without a model;
+## then run with OPENAI_API_KEY=fake OPENAI_BASE_URL=http://127.0.0.1:8001/v1 make run
+fake-llm: $(VENV)/.dev
+	$(BIN)/python -m tests.fakes.openai_server --port 8001 --ttft 0.3 --itl 0.03
+
+clean:
+	rm -rf $(VENV) .test-db.sqlite3* .pytest_cache .ruff_cache staticfiles

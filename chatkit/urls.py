@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("conversations.api.urls")),
+    path("", include("widget.urls")),
+]
+
+# JSON for API paths, Django's pages elsewhere.
+handler400 = "conversations.api.errors.bad_request"
+handler403 = "conversations.api.errors.permission_denied"
+handler404 = "conversations.api.errors.page_not_found"
+handler500 = "conversations.api.errors.server_error"

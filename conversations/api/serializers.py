@@ -1,0 +1,171 @@
+"""What the API reads and writes; also what the OpenAPI schema describes."""
+
+import json
+
+from django.conf import settings
+from django.core.validators import validate_slug
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from conversations.models import Message
+
+METADATA_MAX_BYTES = 2048
+
+
+class StrictCharField(serializers.CharField):
+    """A string field that refuses numbers and booleans instead of turning them into text."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+def _message_content_field(**kwargs) -> StrictCharField:
+    # Read per request, so the limit follows the setting (and tests' overrides of it).
+    return StrictCharField(trim_whitespace=True, allow_blank=False, **kwargs)
+
+
+def validate_content_length(value: str) -> str:
+    limit = settings.CHATKIT_MAX_MESSAGE_CHARS
+    if len(value) > limit:
+        raise serializers.ValidationError(f"Ensure this field has no more than {limit} characters.")
+    return value
+
+
+# --- Output ------------------------------------------------------------------------------
+
+
+class UsageSerializer(serializers.Serializer):
+    prompt_tokens = serializers.IntegerField(allow_null=True)
+    completion_tokens = serializers.IntegerField(allow_null=True)
+
+
+class FeedbackSerializer(serializers.Serializer):
+    rating = serializers.ChoiceField(choices=Message.Rating.choices)
+    comment = serializers.CharField(allow_blank=True)
+
+
+class MessageSerializer(serializers.Serializer):
+    """A message as the API, the stream and exports show it; reply-only fields are null."""
+
+    seq = serializers.IntegerField()
+    role = serializers.ChoiceField(choices=Message.Role.choices)
+    content = serializers.CharField()
+    status = serializers.ChoiceField(choices=Message.Status.choices)
+    created_at = serializers.DateTimeField()
+    model = serializers.SerializerMethodField()
+    usage = serializers.SerializerMethodField()
+    ttft_ms = serializers.IntegerField(allow_null=True)
+    duration_ms = serializers.IntegerField(allow_null=True)
+    finish_reason = serializers.SerializerMethodField()
+    feedback = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_model(self, message: Message) -> str | None:
+        return message.model or None
+
+    @extend_schema_field(UsageSerializer(allow_null=True))
+    def get_usage(self, message: Message) -> dict | None:
+        if message.prompt_tokens is None and message.completion_tokens is None:
+            return None
+        return {
+            "prompt_tokens": message.prompt_tokens,
+            "completion_tokens": message.completion_tokens,
+        }
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_finish_reason(self, message: Message) -> str | None:
+        return message.finish_reason or None
+
+    @extend_schema_field(FeedbackSerializer(allow_null=True))
+    def get_feedback(self, message: Message) -> dict | None:
+        if not message.feedback_rating:
+            return None
+        return {"rating": message.feedback_rating, "comment": message.feedback_comment}
+
+
+class SessionSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    assistant = serializers.SlugField()
+    created_at = serializers.DateTimeField()
+    messages = MessageSerializer(many=True)
+    has_more = serializers.BooleanField()
+
+
+class TurnSerializer(serializers.Serializer):
+    user_message = MessageSerializer()
+    assistant_message = MessageSerializer()
+
+
+class AssistantConfigSerializer(serializers.Serializer):
+    """What the widget needs to draw itself; nothing secret (no prompt, no model)."""
+
+    slug = serializers.SlugField()
+    name = serializers.CharField()
+    greeting = serializers.CharField()
+    starter_prompts = serializers.ListField(child=serializers.CharField())
+    accent_color = serializers.CharField()
+    max_message_chars = serializers.IntegerField()
+    mode = serializers.ChoiceField(choices=["live", "demo"])
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+
+# --- Input -------------------------------------------------------------------------------
+
+
+class SessionCreateSerializer(serializers.Serializer):
+    assistant = StrictCharField(required=False, validators=[validate_slug])
+    metadata = serializers.DictField(required=False, default=dict)
+
+    def validate_metadata(self, value: dict) -> dict:
+        encoded = json.dumps(value)
+        if len(encoded) > METADATA_MAX_BYTES:
+            raise serializers.ValidationError(
+                f"Ensure metadata is no larger than {METADATA_MAX_BYTES} bytes as JSON."
+            )
+        if "\\u0000" in encoded:  # PostgreSQL's jsonb cannot store a NUL character
+            raise serializers.ValidationError("Metadata may not contain NUL characters.")
+        return value
+
+
+class MessageCreateSerializer(serializers.Serializer):
+    content = _message_content_field(validators=[validate_content_length])
+    stream = serializers.BooleanField(default=False)
+
+    def validate_stream(self, value: bool) -> bool:
+        if value:
+            raise serializers.ValidationError("Streaming is not available on this server yet.")
+        return value
+
+
+class FeedbackCreateSerializer(serializers.Serializer):
+    rating = serializers.ChoiceField(choices=Message.Rating.choices, allow_null=True)
+    comment = StrictCharField(required=False, allow_blank=True, max_length=1000, default="")
+
+
+# --- The seed's wire format ----------------------------------------------------------------
+
+
+class SeedChatSerializer(serializers.Serializer):
+    sessionId = StrictCharField()  # noqa: N815 (the seed's field name)
+    message = _message_content_field(validators=[validate_content_length])
+
+
+class SeedSessionSerializer(serializers.Serializer):
+    sessionId = serializers.CharField()  # noqa: N815
+    message = serializers.CharField()
+
+
+class SeedChatResponseSerializer(serializers.Serializer):
+    sessionId = serializers.CharField()  # noqa: N815
+    response = serializers.CharField()
+    timestamp = serializers.DateTimeField()

@@ -1,0 +1,44 @@
+"""Errors the domain raises; the API turns each into its status, code and message."""
+
+
+class ChatKitError(Exception):
+    """Base of every error a client may be told about."""
+
+    status = 400
+    code = "invalid"
+    message = "The request is not valid."
+
+    def __init__(self, message: str | None = None):
+        if message is not None:
+            self.message = message
+        super().__init__(self.message)
+
+
+class InvalidInput(ChatKitError):
+    pass
+
+
+class NotFound(ChatKitError):
+    status = 404
+    code = "not_found"
+    message = "Not found."
+
+
+class SessionNotFound(NotFound):
+    message = "Session not found."
+
+
+class AssistantNotFound(NotFound):
+    message = "Assistant not found."
+
+
+class OriginNotAllowed(ChatKitError):
+    status = 403
+    code = "origin_not_allowed"
+    message = "This site may not use this assistant."
+
+
+class ReplyInFlight(ChatKitError):
+    status = 409
+    code = "reply_in_progress"
+    message = "A reply is still being written in this conversation; wait for it to finish."

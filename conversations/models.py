@@ -1,0 +1,166 @@
+"""Assistants, sessions (one conversation each) and their messages."""
+
+import secrets
+
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+
+SESSION_ID_BYTES = 24  # 192 bits from `secrets`, 32 URL-safe characters
+
+
+def new_session_id() -> str:
+    """An opaque, unguessable public id: the visitor's only credential for the session."""
+    return secrets.token_urlsafe(SESSION_ID_BYTES)
+
+
+class Assistant(models.Model):
+    """A configured assistant: what it is told, which model answers, how the widget looks."""
+
+    slug = models.SlugField(max_length=50, unique=True, help_text="Used in the embed snippet.")
+    name = models.CharField(max_length=100, help_text="Shown in the widget's header.")
+    system_prompt = models.TextField(help_text="Sent to the model before every conversation.")
+    model = models.CharField(
+        max_length=100, blank=True, help_text="Model name; blank uses OPENAI_MODEL."
+    )
+    temperature = models.FloatField(
+        default=0.7, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)]
+    )
+    max_output_tokens = models.PositiveIntegerField(
+        default=500,
+        validators=[MinValueValidator(1)],
+        help_text="Upper bound on the length of one reply, in tokens.",
+    )
+    context_messages = models.PositiveSmallIntegerField(
+        default=10,
+        validators=[MinValueValidator(1)],
+        help_text="How many of the latest messages are sent to the model with each turn.",
+    )
+    greeting = models.TextField(blank=True, help_text="First message the widget shows.")
+    starter_prompts = models.JSONField(
+        default=list, blank=True, help_text="Suggested first questions (a list of strings)."
+    )
+    allowed_origins = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Sites that may use this assistant (e.g. https://example.com); "
+        "empty allows every origin in CORS_ALLOWED_ORIGINS.",
+    )
+    accent_color = models.CharField(
+        max_length=7,
+        default="#2563eb",
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour like #2563eb.")],
+    )
+    is_active = models.BooleanField(default=True)
+    daily_token_budget = models.PositiveIntegerField(
+        default=0, help_text="Tokens this assistant may spend per day; 0 is unlimited."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(temperature__gte=0) & Q(temperature__lte=2),
+                name="assistant_temperature_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_output_tokens__gte=1), name="assistant_max_output_tokens_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(context_messages__gte=1), name="assistant_context_messages_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Session(models.Model):
+    """One conversation between a visitor and an assistant."""
+
+    public_id = models.CharField(max_length=64, unique=True, default=new_session_id, editable=False)
+    assistant = models.ForeignKey(Assistant, on_delete=models.PROTECT, related_name="sessions")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    last_activity_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    origin = models.CharField(max_length=255, blank=True)
+    user_agent = models.CharField(max_length=255, blank=True)
+    ip_hash = models.CharField(
+        max_length=64, blank=True, help_text="Keyed hash of the client IP; the IP is not stored."
+    )
+    metadata = models.JSONField(default=dict, blank=True)
+    title = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "conversation"
+
+    def __str__(self) -> str:
+        return self.title or self.public_id
+
+
+class Message(models.Model):
+    """A visitor message or an assistant reply, numbered within its session."""
+
+    class Role(models.TextChoices):
+        USER = "user"
+        ASSISTANT = "assistant"
+
+    class Status(models.TextChoices):
+        COMPLETE = "complete"
+        STREAMING = "streaming"
+        INTERRUPTED = "interrupted"
+        ERROR = "error"
+
+    class Rating(models.TextChoices):
+        UP = "up"
+        DOWN = "down"
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="messages")
+    seq = models.PositiveIntegerField()
+    role = models.CharField(max_length=10, choices=Role.choices)
+    content = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.COMPLETE)
+    # Reply-only fields.
+    model = models.CharField(max_length=100, blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    finish_reason = models.CharField(max_length=32, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    feedback_rating = models.CharField(max_length=4, choices=Rating.choices, blank=True)
+    feedback_comment = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["session", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "seq"], name="message_unique_seq"),
+            # At most one reply in flight per session, whichever process writes it.
+            models.UniqueConstraint(
+                fields=["session"],
+                condition=Q(status="streaming"),
+                name="message_one_streaming_reply",
+            ),
+            models.CheckConstraint(
+                condition=Q(role__in=["user", "assistant"]), name="message_role_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["complete", "streaming", "interrupted", "error"]),
+                name="message_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(feedback_rating="")
+                | (Q(role="assistant") & Q(feedback_rating__in=["up", "down"])),
+                name="message_feedback_on_replies",
+            ),
+            models.CheckConstraint(
+                condition=Q(role="assistant") | Q(status="complete"),
+                name="message_user_messages_complete",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_id}#{self.seq} {self.role}"

@@ -1,0 +1,40 @@
+"""Reads: assistants, sessions and pages of messages."""
+
+import re
+
+from conversations.exceptions import AssistantNotFound, SessionNotFound
+from conversations.models import Assistant, Message, Session
+
+DEFAULT_ASSISTANT = "default"
+PAGE_SIZE = 50
+# Anything else is not a session id we hand out, so it is not worth a query.
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def assistant_get(*, slug: str | None = None) -> Assistant:
+    """An active assistant by slug (the `default` one when no slug is given)."""
+    try:
+        return Assistant.objects.get(slug=slug or DEFAULT_ASSISTANT, is_active=True)
+    except Assistant.DoesNotExist:
+        raise AssistantNotFound() from None
+
+
+def session_get(*, public_id: str) -> Session:
+    """A session by its public id; unknown and malformed ids are both not found."""
+    if not isinstance(public_id, str) or not _SESSION_ID.fullmatch(public_id):
+        raise SessionNotFound()
+    try:
+        return Session.objects.select_related("assistant").get(public_id=public_id)
+    except Session.DoesNotExist:
+        raise SessionNotFound() from None
+
+
+def session_messages_page(
+    *, session: Session, before: int | None = None, size: int = PAGE_SIZE
+) -> tuple[list[Message], bool]:
+    """The newest `size` messages (older than `before`), oldest first, and whether more exist."""
+    messages = session.messages.order_by("-seq")
+    if before is not None:
+        messages = messages.filter(seq__lt=before)
+    page = list(messages[: size + 1])
+    return page[:size][::-1], len(page) > size

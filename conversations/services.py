@@ -1,0 +1,303 @@
+"""Writes: sessions, chat turns and feedback. Views, the admin and commands call these.
+
+A chat turn is one pipeline for every entry point (seed `/api/chat`, v1 JSON, v1 stream):
+`turn_run()` stores the visitor's message with an empty reply in flight, streams the model's
+answer, and stores the reply as it ends, whichever way it ends. Each database step is a short
+sync function run through `db_step`, so no connection is held while the model writes.
+"""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Case, F, Max, Value, When
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+
+from conversations import llm
+from conversations.db import db_step
+from conversations.exceptions import InvalidInput, NotFound, ReplyInFlight
+from conversations.models import Assistant, Message, Session
+
+TITLE_CHARS = Session._meta.get_field("title").max_length
+USER_AGENT_CHARS = Session._meta.get_field("user_agent").max_length
+ORIGIN_CHARS = Session._meta.get_field("origin").max_length
+
+
+def ip_hash(ip: str) -> str:
+    """A keyed hash of a client IP (keyed by SECRET_KEY): countable, not reversible."""
+    if not ip:
+        return ""
+    return salted_hmac("chatkit.client-ip", ip, algorithm="sha256").hexdigest()
+
+
+# --- Sessions --------------------------------------------------------------------------------
+
+
+def session_create(
+    *,
+    assistant: Assistant,
+    origin: str = "",
+    user_agent: str = "",
+    ip: str = "",
+    metadata: dict[str, Any] | None = None,
+) -> Session:
+    """Start a conversation with an assistant."""
+    return Session.objects.create(
+        assistant=assistant,
+        origin=origin[:ORIGIN_CHARS],
+        user_agent=user_agent[:USER_AGENT_CHARS],
+        ip_hash=ip_hash(ip),
+        metadata=metadata or {},
+    )
+
+
+def session_delete(*, session: Session) -> None:
+    """Delete a conversation and all its messages, unless a reply is being written in it."""
+    with transaction.atomic():
+        _lock_session(session)
+        if _reply_in_flight(session, now=timezone.now()):
+            raise ReplyInFlight()
+        session.delete()
+
+
+def _lock_session(session: Session, **changes: Any) -> None:
+    # An UPDATE takes the row lock on PostgreSQL (SQLite's IMMEDIATE transactions serialise
+    # writers anyway), so turns and deletions of one session happen one at a time.
+    changes = changes or {"last_activity_at": F("last_activity_at")}
+    Session.objects.filter(pk=session.pk).update(**changes)
+
+
+def _reply_in_flight(session: Session, *, now) -> bool:
+    """Is a reply being written now? One left `streaming` by a process that died is not."""
+    cutoff = now - timedelta(seconds=settings.CHATKIT_REPLY_TIMEOUT)
+    started = list(
+        Message.objects.filter(session=session, status=Message.Status.STREAMING).values_list(
+            "pk", "created_at"
+        )
+    )
+    stale = [pk for pk, created_at in started if created_at < cutoff]
+    if stale:
+        Message.objects.filter(pk__in=stale).update(
+            status=Message.Status.ERROR, error_code="abandoned"
+        )
+    return len(stale) < len(started)
+
+
+# --- Chat turns ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Turn:
+    user_message: Message
+    reply: Message
+    request: llm.ReplyRequest
+
+
+@dataclass(frozen=True)
+class TurnEvent:
+    """What a turn reports, in order: `message`, `delta`s, then `done` or `error`."""
+
+    kind: str
+    message: Message | None = None
+    text: str = ""
+    error: llm.LLMError | None = field(default=None)
+
+
+def turn_begin(*, session: Session, content: str) -> Turn:
+    """Store the visitor's message and an empty reply in flight; gather the model's context.
+
+    Raises ReplyInFlight when another reply of this session is still being written.
+    """
+    assistant = session.assistant
+    model = llm.DEMO_MODEL if llm.mode() == "demo" else assistant.model or settings.OPENAI_MODEL
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            _lock_session(
+                session,
+                last_activity_at=now,
+                title=Case(When(title="", then=Value(content[:TITLE_CHARS])), default=F("title")),
+            )
+            if _reply_in_flight(session, now=now):
+                raise ReplyInFlight()
+            last_seq = session.messages.aggregate(last=Max("seq"))["last"] or 0
+            user_message = Message.objects.create(
+                session=session, seq=last_seq + 1, role=Message.Role.USER, content=content
+            )
+            reply = Message.objects.create(
+                session=session,
+                seq=last_seq + 2,
+                role=Message.Role.ASSISTANT,
+                status=Message.Status.STREAMING,
+                model=model,
+            )
+            # The last N messages, this one included; failed replies with no text are noise.
+            recent = (
+                session.messages.filter(seq__lte=user_message.seq)
+                .exclude(role=Message.Role.ASSISTANT, content="")
+                .order_by("-seq")
+                .values_list("role", "content")[: assistant.context_messages]
+            )
+            history = [{"role": role, "content": text} for role, text in reversed(recent)]
+    except IntegrityError as exc:
+        # The constraints are the last word when two processes race for one session.
+        raise ReplyInFlight() from exc
+    request = llm.ReplyRequest(
+        model=model,
+        messages=[{"role": "system", "content": assistant.system_prompt}, *history],
+        temperature=assistant.temperature,
+        max_tokens=assistant.max_output_tokens,
+    )
+    return Turn(user_message=user_message, reply=reply, request=request)
+
+
+def reply_finish(
+    *,
+    reply: Message,
+    content: str,
+    status: str,
+    model: str = "",
+    finish_reason: str = "",
+    prompt_tokens: int | None = None,
+    completion_tokens: int | None = None,
+    ttft_ms: int | None = None,
+    duration_ms: int | None = None,
+    error_code: str = "",
+) -> Message:
+    """Store how a reply ended: its text, status, usage and timings."""
+    reply.content = content
+    reply.status = status
+    reply.model = model or reply.model
+    reply.finish_reason = finish_reason
+    reply.prompt_tokens = prompt_tokens
+    reply.completion_tokens = completion_tokens
+    reply.ttft_ms = ttft_ms
+    reply.duration_ms = duration_ms
+    reply.error_code = error_code
+    reply.save(
+        update_fields=[
+            "content",
+            "status",
+            "model",
+            "finish_reason",
+            "prompt_tokens",
+            "completion_tokens",
+            "ttft_ms",
+            "duration_ms",
+            "error_code",
+        ]
+    )
+    return reply
+
+
+async def turn_run(*, session: Session, content: str) -> AsyncIterator[TurnEvent]:
+    """Run one chat turn, reporting its events as they happen.
+
+    The reply is stored however the turn ends: `complete`, `error` (the model failed; the
+    partial text is kept) or `interrupted` (the consumer went away; the upstream request is
+    closed at once).
+    """
+    turn = await db_step(turn_begin)(session=session, content=content)
+    yield TurnEvent("message", message=turn.user_message)
+
+    started = time.monotonic()
+    parts: list[str] = []
+    ttft_ms: int | None = None
+    stored = False
+
+    def elapsed_ms() -> int:
+        return round((time.monotonic() - started) * 1000)
+
+    try:
+        finish: llm.Finish | None = None
+        async with contextlib.aclosing(llm.stream_reply(turn.request)) as chunks:
+            async for chunk in chunks:
+                if isinstance(chunk, llm.Finish):
+                    finish = chunk
+                    continue
+                if ttft_ms is None:
+                    ttft_ms = elapsed_ms()
+                parts.append(chunk.text)
+                yield TurnEvent("delta", text=chunk.text)
+        assert finish is not None  # stream_reply ends with a Finish or raises
+        reply = await db_step(reply_finish)(
+            reply=turn.reply,
+            content="".join(parts),
+            status=Message.Status.COMPLETE,
+            model=finish.model,
+            finish_reason=finish.finish_reason,
+            prompt_tokens=finish.prompt_tokens,
+            completion_tokens=finish.completion_tokens,
+            ttft_ms=ttft_ms,
+            duration_ms=elapsed_ms(),
+        )
+        stored = True
+        yield TurnEvent("done", message=reply)
+    except llm.LLMError as exc:
+        reply = await db_step(reply_finish)(
+            reply=turn.reply,
+            content="".join(parts),
+            status=Message.Status.ERROR,
+            ttft_ms=ttft_ms,
+            duration_ms=elapsed_ms(),
+            error_code=exc.code,
+        )
+        stored = True
+        yield TurnEvent("error", message=reply, error=exc)
+    finally:
+        if not stored:
+            # The consumer left (closed the generator or was cancelled). Shielded, so a
+            # second cancellation cannot leave the reply `streaming`.
+            await asyncio.shield(
+                db_step(reply_finish)(
+                    reply=turn.reply,
+                    content="".join(parts),
+                    status=Message.Status.INTERRUPTED,
+                    ttft_ms=ttft_ms,
+                    duration_ms=elapsed_ms(),
+                )
+            )
+
+
+async def message_post(*, session: Session, content: str) -> tuple[Message, Message]:
+    """Run a whole turn and return the visitor's message and the stored reply.
+
+    Raises LLMError (after storing the failed reply) when the model fails.
+    """
+    user_message = reply = None
+    async with contextlib.aclosing(turn_run(session=session, content=content)) as events:
+        async for event in events:
+            if event.kind == "message":
+                user_message = event.message
+            elif event.kind == "done":
+                reply = event.message
+            elif event.kind == "error":
+                raise event.error
+    return user_message, reply
+
+
+# --- Feedback --------------------------------------------------------------------------------
+
+
+def message_feedback_set(
+    *, session: Session, seq: int, rating: str | None, comment: str = ""
+) -> Message:
+    """Record (or with `rating=None`, clear) the visitor's rating of a reply."""
+    message = session.messages.filter(seq=seq).first()
+    if message is None:
+        raise NotFound("Message not found.")
+    if message.role != Message.Role.ASSISTANT:
+        raise InvalidInput("Feedback applies to the assistant's replies only.")
+    if message.status == Message.Status.STREAMING:
+        raise ReplyInFlight("This reply is still being written.")
+    message.feedback_rating = rating or ""
+    message.feedback_comment = comment if rating else ""
+    message.save(update_fields=["feedback_rating", "feedback_comment"])
+    return message

@@ -1,0 +1,69 @@
+"""Fixtures shared by the whole suite."""
+
+import pytest
+from django.test import Client
+
+from conversations.models import Assistant, Session
+from tests.fakes.openai_server import FakeOpenAI
+
+
+@pytest.fixture(scope="session")
+def fake_server():
+    """One fake OpenAI-compatible server for the run, on a real local port."""
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_llm(fake_server, settings):
+    """Point the real `openai` SDK at the fake server, with clean knobs and records."""
+    fake_server.reset()
+    fake_server.configure(ttft=0, itl=0)
+    settings.OPENAI_API_KEY = "test-key"
+    settings.OPENAI_BASE_URL = fake_server.base_url
+    settings.OPENAI_MODEL = "fake-model"
+    settings.OPENAI_MAX_RETRIES = 0
+    yield fake_server
+    fake_server.reset()
+
+
+@pytest.fixture
+def api(db):
+    """A client that behaves like a visitor's browser script: JSON in, JSON out."""
+    return Client(enforce_csrf_checks=True)
+
+
+@pytest.fixture
+def assistant(db):
+    return Assistant.objects.get(slug="default")
+
+
+@pytest.fixture
+def session(db, assistant):
+    return Session.objects.create(assistant=assistant)
+
+
+@pytest.fixture(scope="session")
+def live_server_factory(django_db_setup, django_db_blocker):
+    """Start real uvicorn processes on the test database; all are stopped at the end."""
+    from tests.live import LiveServer
+
+    servers = []
+
+    def start(**env: str) -> LiveServer:
+        server = LiveServer(**env)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def default_assistant(transactional_db):
+    """The `default` assistant, for tests whose database is flushed between them."""
+    assistant, _ = Assistant.objects.get_or_create(
+        slug="default", defaults={"name": "Assistant", "system_prompt": "Be helpful."}
+    )
+    return assistant

@@ -1,0 +1,92 @@
+"""A real uvicorn process serving the project, for tests that need production's ASGI stack.
+
+It serves the suite's own test database, so what it stores the test can read back (from a
+`transactional_db` test: an open test transaction would hide the server's writes, and on
+SQLite block them).
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url() -> str:
+    """The URL of the database this test run uses (the test database, not the real one)."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user = db["USER"] or ""
+    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
+    return (
+        f"postgres://{user}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    )
+
+
+class LiveServer:
+    """`uvicorn chatkit.asgi:application` on a free port, until `stop()`."""
+
+    def __init__(self, **env: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.output: list[str] = []
+        self._ready = threading.Event()
+        environment = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "DATABASE_URL": database_url(),
+            "PYTHONUNBUFFERED": "1",
+            **env,
+        }
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "chatkit.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--no-access-log",
+            ],
+            cwd=ROOT,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        threading.Thread(target=self._drain, daemon=True).start()
+        if not self._ready.wait(30) or self.process.poll() is not None:
+            self.stop()
+            raise RuntimeError("uvicorn did not start:\n" + "".join(self.output))
+
+    def _drain(self) -> None:
+        # Read everything the server prints (so its pipe never fills); its own start-up line
+        # tells us it listens, no polling needed.
+        for line in self.process.stdout:
+            self.output.append(line)
+            if "Uvicorn running on" in line:
+                self._ready.set()
+        self._ready.set()  # it exited; the caller sees poll() is not None
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()

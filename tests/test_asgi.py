@@ -1,0 +1,45 @@
+"""The product served the way production serves it: `uvicorn chatkit.asgi:application`."""
+
+import httpx
+import pytest
+
+
+@pytest.fixture(scope="module")
+def server(live_server_factory):
+    return live_server_factory()
+
+
+def test_uvicorn_serves_health_and_the_api(server, default_assistant):
+    with httpx.Client(base_url=server.url) as client:
+        assert client.get("/health").json()["status"] == "OK"
+        assert client.get("/health/ready").status_code == 200
+        session_id = client.post("/api/create-session", json={}).json()["sessionId"]
+        reply = client.post("/api/chat", json={"sessionId": session_id, "message": "hi"})
+        assert reply.status_code == 200
+        assert reply.json()["response"].startswith("[Demo mode]")
+
+
+def test_uvicorn_serves_the_demo_page_static_files_and_admin(server, default_assistant):
+    with httpx.Client(base_url=server.url) as client:
+        page = client.get("/")
+        assert page.status_code == 200 and "/static/widget/demo.js" in page.text
+        script = client.get("/static/widget/demo.js")
+        assert script.status_code == 200 and "textContent" in script.text
+        assert client.get("/admin/login/").status_code == 200
+        assert client.get("/api/docs").status_code == 200
+        assert client.get("/api/nope").json()["error"]["code"] == "not_found"
+
+
+def test_uvicorn_answers_from_the_configured_model(
+    live_server_factory, fake_server, default_assistant
+):
+    fake_server.reset()
+    fake_server.configure(reply="Served by the fake model.")
+    server = live_server_factory(
+        TEST_OPENAI_API_KEY="test-key", OPENAI_BASE_URL=fake_server.base_url
+    )
+    with httpx.Client(base_url=server.url) as client:
+        session_id = client.post("/api/v1/sessions", json={}).json()["id"]
+        turn = client.post(f"/api/v1/sessions/{session_id}/messages", json={"content": "hi"})
+    assert turn.status_code == 201
+    assert turn.json()["assistant_message"]["content"] == "Served by the fake model."

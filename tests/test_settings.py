@@ -1,0 +1,114 @@
+"""Settings: production refuses insecure values; databases are configured as documented."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": "a-long-random-production-secret-" + "k" * 40,
+    "ALLOWED_HOSTS": "chat.example.com",
+    "CORS_ALLOWED_ORIGINS": "https://www.example.com",
+}
+
+
+def run_django(code: str, **env: str) -> subprocess.CompletedProcess:
+    """Run Python with chatkit.settings under exactly the given environment."""
+    clean = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    clean |= {"DJANGO_SETTINGS_MODULE": "chatkit.settings", "CHATKIT_ENV_FILE": "", **env}
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True
+    )
+
+
+def settings_value(expression: str, **env: str) -> str:
+    result = run_django(
+        f"import django; django.setup(); from django.conf import settings; print({expression})",
+        **env,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+@pytest.mark.parametrize(
+    ("missing", "complaint"),
+    [
+        ("SECRET_KEY", "SECRET_KEY"),
+        ("ALLOWED_HOSTS", "ALLOWED_HOSTS"),
+        ("CORS_ALLOWED_ORIGINS", "CORS_ALLOWED_ORIGINS"),
+    ],
+)
+def test_production_refuses_to_start_without(missing, complaint):
+    env = {k: v for k, v in PRODUCTION.items() if k != missing}
+    result = run_django("import django; django.setup()", **env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and complaint in result.stderr
+
+
+@pytest.mark.parametrize(
+    "insecure",
+    [
+        {"SECRET_KEY": "short"},
+        {"SECRET_KEY": "django-insecure-" + "x" * 60},
+        {"ALLOWED_HOSTS": "*"},
+    ],
+)
+def test_production_refuses_insecure_values(insecure):
+    result = run_django("import django; django.setup()", **(PRODUCTION | insecure))
+    assert result.returncode != 0
+    assert "Refusing to start" in result.stderr
+
+
+def test_production_passes_the_deploy_check_without_warnings():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"], "CHATKIT_ENV_FILE": "", **PRODUCTION},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_development_defaults_are_local_and_demo():
+    env = {"DEBUG": "true"}
+    assert settings_value("settings.ALLOWED_HOSTS", **env) == "['localhost', '127.0.0.1', '[::1]']"
+    assert settings_value("settings.DATABASES['default']['ENGINE']", **env).endswith("sqlite3")
+    assert settings_value("settings.CACHES['default']['BACKEND']", **env).endswith("LocMemCache")
+    assert settings_value("settings.OPENAI_API_KEY == ''", **env) == "True"
+
+
+def test_postgres_gets_a_pool_configured_in_code():
+    env = {
+        "DEBUG": "true",
+        "DATABASE_URL": "postgres://u@127.0.0.1:5432/chat",
+        "DB_POOL_MAX_SIZE": "7",
+        "DB_POOL_TIMEOUT": "3",
+    }
+    options = settings_value("settings.DATABASES['default']['OPTIONS']", **env)
+    assert options == "{'pool': {'min_size': 2, 'max_size': 7, 'timeout': 3.0}}"
+    assert settings_value("settings.DATABASES['default']['CONN_MAX_AGE']", **env) == "0"
+
+
+def test_redis_url_switches_the_cache_to_redis():
+    env = {"DEBUG": "true", "REDIS_URL": "redis://127.0.0.1:6379/3"}
+    assert settings_value("settings.CACHES['default']['BACKEND']", **env).endswith("RedisCache")
+
+
+def test_sqlite_runs_in_wal_mode_with_immediate_transactions(tmp_path):
+    code = (
+        "import django; django.setup()\n"
+        "from django.db import connection\n"
+        "with connection.cursor() as c:\n"
+        "    c.execute('PRAGMA journal_mode'); print(c.fetchone()[0])\n"
+        "print(connection.settings_dict['OPTIONS']['transaction_mode'])\n"
+    )
+    result = run_django(code, DEBUG="true", DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["wal", "IMMEDIATE"]
