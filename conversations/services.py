@@ -8,6 +8,7 @@ sync function run through `db_step`, so no connection is held while the model wr
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from conversations import llm
 from conversations.db import db_step
 from conversations.exceptions import InvalidInput, NotFound, ReplyInFlight
 from conversations.models import Assistant, Message, Session
+
+logger = logging.getLogger(__name__)
 
 TITLE_CHARS = Session._meta.get_field("title").max_length
 USER_AGENT_CHARS = Session._meta.get_field("user_agent").max_length
@@ -193,6 +196,20 @@ def reply_finish(
             "duration_ms",
             "error_code",
         ]
+    )
+    # One line per turn, and never the text people wrote.
+    logger.info(
+        "turn ended: session=%s seq=%s status=%s model=%s prompt_tokens=%s "
+        "completion_tokens=%s ttft_ms=%s duration_ms=%s error=%s",
+        reply.session.public_id,
+        reply.seq,
+        status,
+        reply.model,
+        prompt_tokens,
+        completion_tokens,
+        ttft_ms,
+        duration_ms,
+        error_code or "-",
     )
     return reply
 

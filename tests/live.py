@@ -42,6 +42,7 @@ class LiveServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.output: list[str] = []
+        self._printed = threading.Condition()
         self._ready = threading.Event()
         environment = {
             **os.environ,
@@ -77,10 +78,19 @@ class LiveServer:
         # Read everything the server prints (so its pipe never fills); its own start-up line
         # tells us it listens, no polling needed.
         for line in self.process.stdout:
-            self.output.append(line)
+            with self._printed:
+                self.output.append(line)
+                self._printed.notify_all()
             if "Uvicorn running on" in line:
                 self._ready.set()
         self._ready.set()  # it exited; the caller sees poll() is not None
+
+    def wait_for_output(self, text: str, timeout: float = 10) -> bool:
+        """Block until the server has printed a line containing `text`."""
+        with self._printed:
+            return self._printed.wait_for(
+                lambda: any(text in line for line in self.output), timeout
+            )
 
     def stop(self) -> None:
         if self.process.poll() is None:

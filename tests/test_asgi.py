@@ -1,5 +1,7 @@
 """The product served the way production serves it: `uvicorn chatkit.asgi:application`."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 import pytest
 
@@ -43,3 +45,38 @@ def test_uvicorn_answers_from_the_configured_model(
         turn = client.post(f"/api/v1/sessions/{session_id}/messages", json={"content": "hi"})
     assert turn.status_code == 201
     assert turn.json()["assistant_message"]["content"] == "Served by the fake model."
+
+
+def test_one_reply_in_flight_holds_across_processes(
+    live_server_factory, fake_server, default_assistant
+):
+    fake_server.reset()
+    model = {"TEST_OPENAI_API_KEY": "test-key", "OPENAI_BASE_URL": fake_server.base_url}
+    first, second = live_server_factory(**model), live_server_factory(**model)
+    session_id = httpx.post(f"{first.url}/api/v1/sessions", json={}).json()["id"]
+    fake_server.configure(fault="hang")  # the first reply stays in flight until we leave
+
+    def post(server, timeout):
+        return httpx.post(
+            f"{server.url}/api/v1/sessions/{session_id}/messages",
+            json={"content": "hi"},
+            timeout=timeout,
+        )
+
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(post, first, 3)
+        assert fake_server.wait_for_requests(1, 10)
+        busy = post(second, 10)
+        assert busy.status_code == 409
+        assert busy.json()["error"]["code"] == "reply_in_progress"
+        with pytest.raises(httpx.ReadTimeout):
+            pending.result()  # the visitor gives up: the first process stores the reply
+
+    assert fake_server.wait_for_disconnect(10)  # the upstream request was closed...
+    assert first.wait_for_output("status=interrupted")  # ...and the reply stored
+    fake_server.configure(fault=None, reply="Now it works.")
+    retry = post(second, 10)
+    assert retry.status_code == 201, retry.text
+    assert retry.json()["assistant_message"]["content"] == "Now it works."
+    statuses = httpx.get(f"{second.url}/api/v1/sessions/{session_id}").json()["messages"]
+    assert [m["status"] for m in statuses] == ["complete", "interrupted", "complete", "complete"]
