@@ -27,7 +27,7 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 run: export DEBUG ?= true
 run: $(VENV)/.runtime
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/uvicorn chatkit.asgi:application --reload --host $(HOST) --port $(PORT)
+	$(BIN)/uvicorn chatkit.asgi:application --reload --lifespan off --no-proxy-headers --host $(HOST) --port $(PORT)
 
 ## test: the whole suite (unit, API, live uvicorn, browser). PYTEST_ARGS passes options on.
 test: $(VENV)/.dev
@@ -57,4 +57,4 @@ fake-llm: $(VENV)/.dev
 	$(BIN)/python -m tests.fakes.openai_server --port 8001 --ttft 0.3 --itl 0.03
 
 clean:
-	rm -rf $(VENV) .test-db.sqlite3* .pytest_cache .ruff_cache staticfiles
+	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles

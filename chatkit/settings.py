@@ -183,6 +183,8 @@ CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_ALLOW_ALL_ORIGINS = DEBUG and not CORS_ALLOWED_ORIGINS
 CORS_URLS_REGEX = r"^/api/.*$"
 CORS_ALLOW_CREDENTIALS = False
+# The widget reads how long to wait after a 429 or 503.
+CORS_EXPOSE_HEADERS = ["Retry-After"]
 
 # --- The LLM --------------------------------------------------------------------------------
 

@@ -714,3 +714,31 @@ def test_no_client_input_produces_a_500(api, session, raw):
         response = api.post(path, raw, content_type="application/json")
         assert response.status_code < 500, (path, raw, response.content)
         assert response["Content-Type"] == "application/json"
+
+
+# --- OpenAPI ------------------------------------------------------------------------------
+
+
+def test_the_schema_describes_every_endpoint(api):
+    response = api.get("/api/schema", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    assert set(paths) >= {
+        "/health",
+        "/health/ready",
+        "/api/create-session",
+        "/api/chat",
+        "/api/v1/assistants/{slug}",
+        "/api/v1/sessions",
+        "/api/v1/sessions/{session_id}",
+        "/api/v1/sessions/{session_id}/messages",
+        "/api/v1/sessions/{session_id}/messages/{seq}/feedback",
+    }
+    turn = paths["/api/v1/sessions/{session_id}/messages"]["post"]
+    assert {"201", "409", "502", "504"} <= set(turn["responses"])
+
+
+def test_the_docs_page_uses_no_cdn(api):
+    page = api.get("/api/docs").content.decode()
+    assert "cdn" not in page.lower()
+    assert "/static/drf_spectacular_sidecar/" in page
