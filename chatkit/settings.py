@@ -10,6 +10,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from conversations.validators import ORIGIN
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -48,6 +50,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "chatkit.middleware.StaticFilesMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "conversations.api.middleware.RequireContentLengthMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -164,6 +167,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "conversations.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # No `?format=` switch: every endpoint answers JSON and nothing else.
+    "URL_FORMAT_OVERRIDE": None,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -204,7 +209,6 @@ CHATKIT_TRUSTED_PROXIES = env.int("CHATKIT_TRUSTED_PROXIES", default=0)
 CHATKIT_REPLY_TIMEOUT = env.float("CHATKIT_REPLY_TIMEOUT", default=300.0)
 # Pause between words of the offline demo responder.
 CHATKIT_DEMO_DELAY = env.float("CHATKIT_DEMO_DELAY", default=0.04)
-DATA_UPLOAD_MAX_MEMORY_SIZE = CHATKIT_MAX_BODY_BYTES
 
 # --- Security -------------------------------------------------------------------------------
 
@@ -231,6 +235,12 @@ if not DEBUG:
         _problems.append("ALLOWED_HOSTS must list the host names this server answers to")
     if not CORS_ALLOWED_ORIGINS:
         _problems.append("CORS_ALLOWED_ORIGINS must list the sites that embed the widget")
+    _bad_origins = [o for o in CORS_ALLOWED_ORIGINS if not ORIGIN.fullmatch(o)]
+    if _bad_origins:
+        _problems.append(
+            "CORS_ALLOWED_ORIGINS entries must be origins like https://www.example.com, not "
+            + ", ".join(_bad_origins)
+        )
     if "*" in ALLOWED_HOSTS:
         _problems.append("ALLOWED_HOSTS must not be '*'")
     if _problems:

@@ -48,10 +48,11 @@ class SessionAdmin(admin.ModelAdmin):
     list_display = ["created_at", "last_activity_at", "assistant", "title", "origin"]
     list_filter = ["assistant"]
     list_select_related = ["assistant"]
-    search_fields = ["public_id", "title"]
+    # Exact match only: staff can find a conversation whose id a visitor gave them (an erasure
+    # request), but the id, the visitor's secret, is never shown.
+    search_fields = ["=public_id", "title"]
     date_hierarchy = "created_at"
     readonly_fields = [
-        "public_id",
         "assistant",
         "created_at",
         "last_activity_at",

@@ -46,11 +46,20 @@ class Finish:
 class LLMError(ChatKitError):
     """The model could not produce a reply; `status` is what the API answers."""
 
-    def __init__(self, code: str, message: str, *, status: int = 502, retryable: bool = True):
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        status: int = 502,
+        retryable: bool = True,
+        retry_after: int | None = None,
+    ):
         super().__init__(message)
         self.code = code
         self.status = status
         self.retryable = retryable
+        self.retry_after = retry_after
 
 
 def mode() -> str:
@@ -69,8 +78,7 @@ def stream_reply(request: ReplyRequest) -> AsyncIterator[Delta | Finish]:
 
 # One client per event loop: its connection pool is bound to the loop that opened it, and a
 # client used from another (closed) loop fails with "Event loop is closed".
-_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[tuple, openai.AsyncOpenAI]]"
-_clients = weakref.WeakKeyDictionary()
+_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> (config, client)
 
 
 def get_client() -> openai.AsyncOpenAI:
@@ -153,6 +161,7 @@ def _translate(exc: openai.APIError) -> LLMError:
             "upstream_rate_limited",
             "The model provider is limiting requests; try again shortly.",
             status=503,
+            retry_after=_retry_after(exc.response.headers.get("retry-after")),
         )
     if isinstance(exc, openai.APIStatusError):
         if exc.status_code >= 500:
@@ -163,6 +172,15 @@ def _translate(exc: openai.APIError) -> LLMError:
             retryable=False,
         )
     return LLMError("upstream_error", "The model server answered with something unexpected.")
+
+
+def _retry_after(header: str | None) -> int:
+    """Seconds to tell the visitor to wait: the provider's own hint, within reason."""
+    try:
+        seconds = int(float(header or ""))
+    except ValueError:
+        seconds = 5
+    return min(max(seconds, 1), 60)
 
 
 # --- Demo: no model configured -------------------------------------------------------------

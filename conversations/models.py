@@ -6,6 +6,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import Q
 
+from conversations.validators import validate_origins, validate_starter_prompts
+
 SESSION_ID_BYTES = 24  # 192 bits from `secrets`, 32 URL-safe characters
 
 
@@ -38,11 +40,15 @@ class Assistant(models.Model):
     )
     greeting = models.TextField(blank=True, help_text="First message the widget shows.")
     starter_prompts = models.JSONField(
-        default=list, blank=True, help_text="Suggested first questions (a list of strings)."
+        default=list,
+        blank=True,
+        validators=[validate_starter_prompts],
+        help_text="Suggested first questions (a list of strings).",
     )
     allowed_origins = models.JSONField(
         default=list,
         blank=True,
+        validators=[validate_origins],
         help_text="Sites that may use this assistant (e.g. https://example.com); "
         "empty allows every origin in CORS_ALLOWED_ORIGINS.",
     )
@@ -97,7 +103,8 @@ class Session(models.Model):
         verbose_name = "conversation"
 
     def __str__(self) -> str:
-        return self.title or self.public_id
+        # Never the public id: it is the visitor's secret.
+        return self.title or f"Conversation {self.pk}"
 
 
 class Message(models.Model):
@@ -135,7 +142,7 @@ class Message(models.Model):
     feedback_comment = models.TextField(blank=True)
 
     class Meta:
-        ordering = ["session", "seq"]
+        ordering = ["session_id", "seq"]
         constraints = [
             models.UniqueConstraint(fields=["session", "seq"], name="message_unique_seq"),
             # At most one reply in flight per session, whichever process writes it.

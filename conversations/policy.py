@@ -43,6 +43,8 @@ def origin_check(*, assistant: Assistant, origin: str) -> None:
     narrows it per assistant, and server-side, since CORS only stops a browser from reading
     an answer, not the request from being made.
     """
-    allowed = {o.strip().rstrip("/").lower() for o in assistant.allowed_origins or []}
+    allowed = {
+        o.strip().rstrip("/").lower() for o in assistant.allowed_origins or [] if isinstance(o, str)
+    }
     if origin and allowed and origin not in allowed:
         raise OriginNotAllowed()

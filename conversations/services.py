@@ -1,9 +1,16 @@
 """Writes: sessions, chat turns and feedback. Views, the admin and commands call these.
 
 A chat turn is one pipeline for every entry point (seed `/api/chat`, v1 JSON, v1 stream):
-`turn_run()` stores the visitor's message with an empty reply in flight, streams the model's
-answer, and stores the reply as it ends, whichever way it ends. Each database step is a short
-sync function run through `db_step`, so no connection is held while the model writes.
+
+    turn = await turn_open(session=..., content=...)   # 409 etc. before any answer starts
+    async for event in turn_run(turn): ...             # message, delta..., done | error
+    await turn_close(turn)                             # only if turn_run never got to start
+
+`turn_open` stores the visitor's message with an empty reply marked `streaming`; `turn_run`
+streams the model's answer and stores the reply however it ends: `complete`, `error` (the
+model failed; the partial text is kept) or `interrupted` (the consumer went away; the
+upstream request is closed at once). Each database step is a short sync function run through
+`db_step`, so no connection is held while the model writes.
 """
 
 import asyncio
@@ -11,20 +18,26 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Case, F, Max, Value, When
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from conversations import llm
+from conversations import llm, policy, selectors
 from conversations.db import db_step
-from conversations.exceptions import InvalidInput, NotFound, ReplyInFlight
-from conversations.models import Assistant, Message, Session
+from conversations.exceptions import (
+    ChatKitError,
+    InvalidInput,
+    NotFound,
+    ReplyInFlight,
+    SessionNotFound,
+)
+from conversations.models import Message, Session
 
 logger = logging.getLogger(__name__)
 
@@ -43,15 +56,17 @@ def ip_hash(ip: str) -> str:
 # --- Sessions --------------------------------------------------------------------------------
 
 
-def session_create(
+def session_start(
     *,
-    assistant: Assistant,
+    assistant_slug: str | None,
     origin: str = "",
     user_agent: str = "",
     ip: str = "",
     metadata: dict[str, Any] | None = None,
 ) -> Session:
-    """Start a conversation with an assistant."""
+    """Start a conversation with an active assistant, if the origin may use it."""
+    assistant = selectors.assistant_get(slug=assistant_slug)
+    policy.origin_check(assistant=assistant, origin=origin)
     return Session.objects.create(
         assistant=assistant,
         origin=origin[:ORIGIN_CHARS],
@@ -74,23 +89,37 @@ def _lock_session(session: Session, **changes: Any) -> None:
     # An UPDATE takes the row lock on PostgreSQL (SQLite's IMMEDIATE transactions serialise
     # writers anyway), so turns and deletions of one session happen one at a time.
     changes = changes or {"last_activity_at": F("last_activity_at")}
-    Session.objects.filter(pk=session.pk).update(**changes)
+    if not Session.objects.filter(pk=session.pk).update(**changes):
+        raise SessionNotFound()  # deleted since it was looked up
 
 
-def _reply_in_flight(session: Session, *, now) -> bool:
-    """Is a reply being written now? One left `streaming` by a process that died is not."""
-    cutoff = now - timedelta(seconds=settings.CHATKIT_REPLY_TIMEOUT)
-    started = list(
-        Message.objects.filter(session=session, status=Message.Status.STREAMING).values_list(
-            "pk", "created_at"
-        )
+def _abandoned_before(now: datetime) -> datetime:
+    """Replies still `streaming` from before this were left by a process that died.
+
+    A live turn stops itself after CHATKIT_REPLY_TIMEOUT, give or take one read of the model
+    (each retried attempt waits up to OPENAI_TIMEOUT), so only a dead one gets this old.
+    """
+    longest = settings.CHATKIT_REPLY_TIMEOUT + settings.OPENAI_TIMEOUT * (
+        settings.OPENAI_MAX_RETRIES + 1
     )
-    stale = [pk for pk, created_at in started if created_at < cutoff]
-    if stale:
-        Message.objects.filter(pk__in=stale).update(
-            status=Message.Status.ERROR, error_code="abandoned"
-        )
-    return len(stale) < len(started)
+    return now - timedelta(seconds=longest + 30)
+
+
+def _reply_in_flight(session: Session, *, now: datetime) -> bool:
+    """Is a reply being written now? One abandoned by a dead process is closed, not counted."""
+    reply = (
+        Message.objects.filter(session=session, status=Message.Status.STREAMING)
+        .only("pk", "created_at")
+        .first()
+    )
+    if reply is None:
+        return False
+    if reply.created_at >= _abandoned_before(now):
+        return True
+    Message.objects.filter(pk=reply.pk, status=Message.Status.STREAMING).update(
+        status=Message.Status.ERROR, error_code="abandoned"
+    )
+    return False
 
 
 # --- Chat turns ----------------------------------------------------------------------------
@@ -110,7 +139,7 @@ class TurnEvent:
     kind: str
     message: Message | None = None
     text: str = ""
-    error: llm.LLMError | None = field(default=None)
+    error: llm.LLMError | None = None
 
 
 def turn_begin(*, session: Session, content: str) -> Turn:
@@ -121,37 +150,35 @@ def turn_begin(*, session: Session, content: str) -> Turn:
     assistant = session.assistant
     model = llm.DEMO_MODEL if llm.mode() == "demo" else assistant.model or settings.OPENAI_MODEL
     now = timezone.now()
-    try:
-        with transaction.atomic():
-            _lock_session(
-                session,
-                last_activity_at=now,
-                title=Case(When(title="", then=Value(content[:TITLE_CHARS])), default=F("title")),
-            )
-            if _reply_in_flight(session, now=now):
-                raise ReplyInFlight()
-            last_seq = session.messages.aggregate(last=Max("seq"))["last"] or 0
-            user_message = Message.objects.create(
-                session=session, seq=last_seq + 1, role=Message.Role.USER, content=content
-            )
-            reply = Message.objects.create(
-                session=session,
-                seq=last_seq + 2,
-                role=Message.Role.ASSISTANT,
-                status=Message.Status.STREAMING,
-                model=model,
-            )
-            # The last N messages, this one included; failed replies with no text are noise.
-            recent = (
-                session.messages.filter(seq__lte=user_message.seq)
-                .exclude(role=Message.Role.ASSISTANT, content="")
-                .order_by("-seq")
-                .values_list("role", "content")[: assistant.context_messages]
-            )
-            history = [{"role": role, "content": text} for role, text in reversed(recent)]
-    except IntegrityError as exc:
-        # The constraints are the last word when two processes race for one session.
-        raise ReplyInFlight() from exc
+    with transaction.atomic():
+        _lock_session(
+            session,
+            last_activity_at=now,
+            title=Case(When(title="", then=Value(content[:TITLE_CHARS])), default=F("title")),
+        )
+        # With the session locked, this check and the inserts below cannot interleave with
+        # another turn's; the partial unique index on streaming replies backs it up.
+        if _reply_in_flight(session, now=now):
+            raise ReplyInFlight()
+        last_seq = session.messages.aggregate(last=Max("seq"))["last"] or 0
+        user_message = Message.objects.create(
+            session=session, seq=last_seq + 1, role=Message.Role.USER, content=content
+        )
+        reply = Message.objects.create(
+            session=session,
+            seq=last_seq + 2,
+            role=Message.Role.ASSISTANT,
+            status=Message.Status.STREAMING,
+            model=model,
+        )
+        # The last N messages, this one included; failed replies with no text are noise.
+        recent = (
+            session.messages.filter(seq__lte=user_message.seq)
+            .exclude(role=Message.Role.ASSISTANT, content="")
+            .order_by("-seq")
+            .values_list("role", "content")[: assistant.context_messages]
+        )
+        history = [{"role": role, "content": text} for role, text in reversed(recent)]
     request = llm.ReplyRequest(
         model=model,
         messages=[{"role": "system", "content": assistant.system_prompt}, *history],
@@ -174,7 +201,11 @@ def reply_finish(
     duration_ms: int | None = None,
     error_code: str = "",
 ) -> Message:
-    """Store how a reply ended: its text, status, usage and timings."""
+    """Store how a reply ended: its text, status, usage and timings.
+
+    Only a reply still `streaming` is written: one whose conversation was deleted meanwhile,
+    or that was already ended, is left as it is.
+    """
     reply.content = content
     reply.status = status
     reply.model = model or reply.model
@@ -184,24 +215,23 @@ def reply_finish(
     reply.ttft_ms = ttft_ms
     reply.duration_ms = duration_ms
     reply.error_code = error_code
-    reply.save(
-        update_fields=[
-            "content",
-            "status",
-            "model",
-            "finish_reason",
-            "prompt_tokens",
-            "completion_tokens",
-            "ttft_ms",
-            "duration_ms",
-            "error_code",
-        ]
+    stored = Message.objects.filter(pk=reply.pk, status=Message.Status.STREAMING).update(
+        content=content,
+        status=status,
+        model=reply.model,
+        finish_reason=finish_reason,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        ttft_ms=ttft_ms,
+        duration_ms=duration_ms,
+        error_code=error_code,
     )
-    # One line per turn, and never the text people wrote.
+    # One line per turn: numbers, never the text people wrote, nor the session's secret id.
     logger.info(
-        "turn ended: session=%s seq=%s status=%s model=%s prompt_tokens=%s "
-        "completion_tokens=%s ttft_ms=%s duration_ms=%s error=%s",
-        reply.session.public_id,
+        "turn ended: assistant=%s session=%s seq=%s status=%s model=%s prompt_tokens=%s "
+        "completion_tokens=%s ttft_ms=%s duration_ms=%s error=%s%s",
+        reply.session.assistant.slug,
+        reply.session_id,
         reply.seq,
         status,
         reply.model,
@@ -210,20 +240,33 @@ def reply_finish(
         ttft_ms,
         duration_ms,
         error_code or "-",
+        "" if stored else " (not stored: the conversation was deleted or the reply ended)",
     )
     return reply
 
 
-async def turn_run(*, session: Session, content: str) -> AsyncIterator[TurnEvent]:
-    """Run one chat turn, reporting its events as they happen.
+async def turn_open(*, session: Session, content: str) -> Turn:
+    """Start a turn: store the visitor's message and an empty reply in flight.
 
-    The reply is stored however the turn ends: `complete`, `error` (the model failed; the
-    partial text is kept) or `interrupted` (the consumer went away; the upstream request is
-    closed at once).
+    Raises ReplyInFlight (409) and the like before anything is answered. Cancelled while the
+    database step runs on in its thread, it closes the turn that step may still open.
     """
-    turn = await db_step(turn_begin)(session=session, content=content)
-    yield TurnEvent("message", message=turn.user_message)
+    opening = asyncio.ensure_future(db_step(turn_begin)(session=session, content=content))
+    try:
+        return await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        with contextlib.suppress(ChatKitError):
+            await turn_close(await opening)
+        raise
 
+
+async def turn_close(turn: Turn) -> None:
+    """End a turn whose reply is still in flight as `interrupted`; a no-op once it ended."""
+    await db_step(reply_finish)(reply=turn.reply, content="", status=Message.Status.INTERRUPTED)
+
+
+async def turn_run(turn: Turn) -> AsyncIterator[TurnEvent]:
+    """Run an opened turn, reporting its events as they happen, and store how it ended."""
     started = time.monotonic()
     parts: list[str] = []
     ttft_ms: int | None = None
@@ -233,17 +276,22 @@ async def turn_run(*, session: Session, content: str) -> AsyncIterator[TurnEvent
         return round((time.monotonic() - started) * 1000)
 
     try:
+        yield TurnEvent("message", message=turn.user_message)
         finish: llm.Finish | None = None
         async with contextlib.aclosing(llm.stream_reply(turn.request)) as chunks:
             async for chunk in chunks:
                 if isinstance(chunk, llm.Finish):
                     finish = chunk
                     continue
+                if time.monotonic() - started > settings.CHATKIT_REPLY_TIMEOUT:
+                    # A model that keeps writing must not hold the conversation forever.
+                    raise llm.LLMError(
+                        "reply_timeout", "The reply took too long and was cut off.", status=504
+                    )
                 if ttft_ms is None:
                     ttft_ms = elapsed_ms()
                 parts.append(chunk.text)
                 yield TurnEvent("delta", text=chunk.text)
-        assert finish is not None  # stream_reply ends with a Finish or raises
         reply = await db_step(reply_finish)(
             reply=turn.reply,
             content="".join(parts),
@@ -270,8 +318,8 @@ async def turn_run(*, session: Session, content: str) -> AsyncIterator[TurnEvent
         yield TurnEvent("error", message=reply, error=exc)
     finally:
         if not stored:
-            # The consumer left (closed the generator or was cancelled). Shielded, so a
-            # second cancellation cannot leave the reply `streaming`.
+            # The consumer left (closed the generator, or its task was cancelled). Shielded,
+            # so a second cancellation cannot leave the reply `streaming`.
             await asyncio.shield(
                 db_step(reply_finish)(
                     reply=turn.reply,
@@ -288,16 +336,14 @@ async def message_post(*, session: Session, content: str) -> tuple[Message, Mess
 
     Raises LLMError (after storing the failed reply) when the model fails.
     """
-    user_message = reply = None
-    async with contextlib.aclosing(turn_run(session=session, content=content)) as events:
+    turn = await turn_open(session=session, content=content)
+    async with contextlib.aclosing(turn_run(turn)) as events:
         async for event in events:
-            if event.kind == "message":
-                user_message = event.message
-            elif event.kind == "done":
-                reply = event.message
-            elif event.kind == "error":
+            if event.kind == "done":
+                return turn.user_message, event.message
+            if event.kind == "error":
                 raise event.error
-    return user_message, reply
+    raise AssertionError("a turn ends with done or error")  # pragma: no cover
 
 
 # --- Feedback --------------------------------------------------------------------------------

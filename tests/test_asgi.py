@@ -1,6 +1,6 @@
 """The product served the way production serves it: `uvicorn chatkit.asgi:application`."""
 
-from concurrent.futures import ThreadPoolExecutor
+import socket
 
 import httpx
 import pytest
@@ -47,6 +47,17 @@ def test_uvicorn_answers_from_the_configured_model(
     assert turn.json()["assistant_message"]["content"] == "Served by the fake model."
 
 
+def send_raw(server, path: str, body: bytes, headers: str = "") -> socket.socket:
+    """Send a POST on a raw socket and leave it open: closing it is the visitor leaving."""
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    sock.sendall(
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"{headers}\r\n".encode()
+        + body
+    )
+    return sock
+
+
 def test_one_reply_in_flight_holds_across_processes(
     live_server_factory, fake_server, default_assistant
 ):
@@ -54,29 +65,44 @@ def test_one_reply_in_flight_holds_across_processes(
     model = {"TEST_OPENAI_API_KEY": "test-key", "OPENAI_BASE_URL": fake_server.base_url}
     first, second = live_server_factory(**model), live_server_factory(**model)
     session_id = httpx.post(f"{first.url}/api/v1/sessions", json={}).json()["id"]
+    path = f"/api/v1/sessions/{session_id}/messages"
     fake_server.configure(fault="hang")  # the first reply stays in flight until we leave
 
-    def post(server, timeout):
-        return httpx.post(
-            f"{server.url}/api/v1/sessions/{session_id}/messages",
-            json={"content": "hi"},
-            timeout=timeout,
-        )
-
-    with ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(post, first, 3)
-        assert fake_server.wait_for_requests(1, 10)
-        busy = post(second, 10)
-        assert busy.status_code == 409
-        assert busy.json()["error"]["code"] == "reply_in_progress"
-        with pytest.raises(httpx.ReadTimeout):
-            pending.result()  # the visitor gives up: the first process stores the reply
+    body = b'{"content": "hi"}'
+    visitor = send_raw(first, path, body, f"Content-Length: {len(body)}\r\n")
+    assert fake_server.wait_for_requests(1, 10)
+    busy = httpx.post(second.url + path, json={"content": "hi"}, timeout=10)
+    assert busy.status_code == 409
+    assert busy.json()["error"]["code"] == "reply_in_progress"
+    visitor.close()  # the visitor gives up: the first process stores the reply
 
     assert fake_server.wait_for_disconnect(10)  # the upstream request was closed...
     assert first.wait_for_output("status=interrupted")  # ...and the reply stored
     fake_server.configure(fault=None, reply="Now it works.")
-    retry = post(second, 10)
+    retry = httpx.post(second.url + path, json={"content": "hi"}, timeout=10)
     assert retry.status_code == 201, retry.text
     assert retry.json()["assistant_message"]["content"] == "Now it works."
     statuses = httpx.get(f"{second.url}/api/v1/sessions/{session_id}").json()["messages"]
     assert [m["status"] for m in statuses] == ["complete", "interrupted", "complete", "complete"]
+
+
+def test_a_chunked_body_without_length_is_411(server, default_assistant):
+    sock = send_raw(
+        server, "/api/v1/sessions", b"2\r\n{}\r\n0\r\n\r\n", "Transfer-Encoding: chunked\r\n"
+    )
+    with sock, sock.makefile("rb") as answer:
+        status_line = answer.readline().decode()
+    assert status_line.split()[1] == "411"
+
+
+def test_forwarded_for_from_localhost_is_not_trusted_by_default(server, default_assistant):
+    # uvicorn alone would trust X-Forwarded-For from 127.0.0.1; the product's one policy,
+    # CHATKIT_TRUSTED_PROXIES (0 here), decides instead.
+    from conversations.models import Session
+    from conversations.services import ip_hash
+
+    response = httpx.post(
+        f"{server.url}/api/v1/sessions", json={}, headers={"X-Forwarded-For": "203.0.113.9"}
+    )
+    session = Session.objects.get(public_id=response.json()["id"])
+    assert session.ip_hash == ip_hash("127.0.0.1")

@@ -1,6 +1,7 @@
 """Settings: production refuses insecure values; databases are configured as documented."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ PRODUCTION = {
 def run_django(code: str, **env: str) -> subprocess.CompletedProcess:
     """Run Python with chatkit.settings under exactly the given environment."""
     clean = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
-    clean |= {"DJANGO_SETTINGS_MODULE": "chatkit.settings", "CHATKIT_ENV_FILE": "", **env}
+    clean |= {"DJANGO_SETTINGS_MODULE": "chatkit.settings", "CHATKIT_ENV_FILE": ""} | env
     return subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True
     )
@@ -112,3 +113,25 @@ def test_sqlite_runs_in_wal_mode_with_immediate_transactions(tmp_path):
     result = run_django(code, DEBUG="true", DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["wal", "IMMEDIATE"]
+
+
+@pytest.mark.parametrize("origins", ["*", "www.example.com", "https://example.com/widget"])
+def test_production_refuses_cors_entries_that_are_not_origins(origins):
+    result = run_django(
+        "import django; django.setup()", **(PRODUCTION | {"CORS_ALLOWED_ORIGINS": origins})
+    )
+    assert result.returncode != 0
+    assert "CORS_ALLOWED_ORIGINS entries must be origins" in result.stderr
+
+
+def test_env_example_lists_every_setting():
+    read = set(re.findall(r'env\.\w+\(\s*"([A-Z_]+)"', (ROOT / "chatkit/settings.py").read_text()))
+    listed = set(re.findall(r"^# ([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    assert read, "no settings found"
+    assert read - listed == set()
+
+
+def test_a_copied_env_example_keeps_the_development_defaults():
+    env = {"DEBUG": "true", "CHATKIT_ENV_FILE": str(ROOT / ".env.example")}
+    assert settings_value("settings.ALLOWED_HOSTS", **env) == "['localhost', '127.0.0.1', '[::1]']"
+    assert settings_value("settings.OPENAI_MODEL", **env) == "gpt-4o-mini"

@@ -7,13 +7,14 @@ handlers answer JSON for API paths too.
 
 import logging
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 
+from conversations.api.parsers import PayloadTooLarge
 from conversations.exceptions import ChatKitError
 
 logger = logging.getLogger(__name__)
@@ -21,7 +22,8 @@ logger = logging.getLogger(__name__)
 SEED_PATHS = frozenset({"/api/chat", "/api/create-session"})
 
 
-def is_api_path(path: str) -> bool:
+def is_api_path(request: HttpRequest) -> bool:
+    path = request.path_info
     return path.startswith("/api/") or path == "/health" or path.startswith("/health/")
 
 
@@ -35,7 +37,8 @@ def error_response(
     **extra,
 ) -> JsonResponse:
     """The error body for this request's route: the seed's shape or v1's."""
-    path = request.path if request is not None else ""
+    # path_info: the route, without the prefix the app may be mounted under.
+    path = request.path_info if request is not None else ""
     if path in SEED_PATHS:
         body = {"error": message}
     else:
@@ -59,9 +62,17 @@ def exception_handler(exc: Exception, context: dict) -> JsonResponse | None:
     request = context.get("request")
     if isinstance(exc, ChatKitError):
         extra = {"retryable": exc.retryable} if hasattr(exc, "retryable") else {}
+        retry_after = getattr(exc, "retry_after", None)
         return error_response(
-            request, status=exc.status, code=exc.code, message=exc.message, **extra
+            request,
+            status=exc.status,
+            code=exc.code,
+            message=exc.message,
+            headers={"Retry-After": str(retry_after)} if retry_after else None,
+            **extra,
         )
+    if isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
     if isinstance(exc, (OperationalError, InterfaceError)):
         # Includes the pool's timeout: every connection busy is "try again", not a crash.
         logger.warning("database unavailable: %r", exc)
@@ -109,25 +120,29 @@ def not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
 
 
 def bad_request(request: HttpRequest, exception=None):
-    if is_api_path(request.path):
+    if is_api_path(request) and isinstance(exception, RequestDataTooBig):
+        return error_response(
+            request, status=413, code="payload_too_large", message=PayloadTooLarge.default_detail
+        )
+    if is_api_path(request):
         return error_response(request, status=400, code="bad_request", message="Bad request.")
     return defaults.bad_request(request, exception)
 
 
 def permission_denied(request: HttpRequest, exception=None):
-    if is_api_path(request.path):
+    if is_api_path(request):
         return error_response(request, status=403, code="forbidden", message="Forbidden.")
     return defaults.permission_denied(request, exception)
 
 
 def page_not_found(request: HttpRequest, exception=None):
-    if is_api_path(request.path):
+    if is_api_path(request):
         return not_found(request)
     return defaults.page_not_found(request, exception)
 
 
 def server_error(request: HttpRequest):
-    if is_api_path(request.path):
+    if is_api_path(request):
         return error_response(
             request,
             status=500,

@@ -27,9 +27,13 @@ class CappedJSONParser(JSONParser):
         if len(raw) > limit:
             raise PayloadTooLarge()
         try:
-            return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+            # What a database can't store is refused here, not as a 500 later: numbers too
+            # large for a float (1e400 parses as inf) and lone surrogates ("\udfff").
+            json.dumps(data, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        except (UnicodeError, ValueError, RecursionError) as exc:
             raise ParseError("The request body is not valid JSON.") from exc
+        return data
 
 
 def _reject_constant(name: str):

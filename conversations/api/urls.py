@@ -1,5 +1,5 @@
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from conversations.api import errors, views
 
@@ -21,7 +21,7 @@ urlpatterns = [
         views.FeedbackView.as_view(),
         name="feedback",
     ),
-    path("api/schema", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema", SpectacularJSONAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     # Anything else under /api/ or /health is a JSON 404, whatever DEBUG says.
     re_path(r"^(api|health)(/.*)?$", errors.not_found),

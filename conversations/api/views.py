@@ -17,21 +17,21 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from chatkit import STARTED_AT
 from conversations import llm, policy, selectors, services
 from conversations.api import serializers as s
 from conversations.db import db_step
 from conversations.models import Session
 
-STARTED_AT = time.monotonic()
-
 ERRORS = {code: s.ErrorSerializer for code in (400, 403, 404, 409, 413, 415, 502, 503, 504)}
 
 
+def _now_iso() -> str:
+    return timezone.now().isoformat().replace("+00:00", "Z")
+
+
 def _session_for(request, public_id: str) -> Session:
-    """The session a request names, if its origin may use the session's assistant."""
-    session = selectors.session_get(public_id=public_id)
-    policy.origin_check(assistant=session.assistant, origin=policy.request_origin(request))
-    return session
+    return selectors.session_for_visitor(public_id=public_id, origin=policy.request_origin(request))
 
 
 def _session_body(session: Session, *, before: int | None = None, new: bool = False) -> dict:
@@ -50,12 +50,9 @@ def _session_body(session: Session, *, before: int | None = None, new: bool = Fa
 
 
 def _session_start(request, *, assistant_slug: str | None, metadata: dict) -> Session:
-    assistant = selectors.assistant_get(slug=assistant_slug)
-    origin = policy.request_origin(request)
-    policy.origin_check(assistant=assistant, origin=origin)
-    return services.session_create(
-        assistant=assistant,
-        origin=origin,
+    return services.session_start(
+        assistant_slug=assistant_slug,
+        origin=policy.request_origin(request),
         user_agent=request.headers.get("User-Agent", ""),
         ip=policy.client_ip(request),
         metadata=metadata,
@@ -82,7 +79,7 @@ class HealthView(APIView):
         return Response(
             {
                 "status": "OK",
-                "timestamp": timezone.now().isoformat().replace("+00:00", "Z"),
+                "timestamp": _now_iso(),
                 "uptime": round(time.monotonic() - STARTED_AT, 3),
             }
         )
@@ -159,7 +156,7 @@ class SeedChatView(AsyncAPIView):
             {
                 "sessionId": session.public_id,
                 "response": reply.content,
-                "timestamp": timezone.now().isoformat().replace("+00:00", "Z"),
+                "timestamp": _now_iso(),
             }
         )
 

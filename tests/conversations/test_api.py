@@ -1,6 +1,8 @@
 """The HTTP API: the seed's wire format, version 1, and the JSON error shapes."""
 
+import hashlib
 import json
+import re
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -9,6 +11,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from conversations.models import Assistant, Message, Session
+from conversations.services import ip_hash
 from tests.helpers import add_messages, post_json
 
 pytestmark = pytest.mark.django_db
@@ -39,6 +42,10 @@ def seed_error(response, status: int) -> str:
 
 
 # --- Health -----------------------------------------------------------------------------
+
+
+def test_format_query_parameters_change_nothing(api):
+    assert api.get("/health?format=xml").json()["status"] == "OK"
 
 
 def test_health_reports_ok_timestamp_and_uptime(api):
@@ -171,10 +178,10 @@ def test_create_session_returns_an_empty_conversation(api):
     assert body["id"] != str(session.pk)
 
 
-def test_session_ids_are_unguessable(api):
+def test_session_ids_are_long_random_and_url_safe(api):
     ids = {new_session(api) for _ in range(20)}
     assert len(ids) == 20
-    assert all(len(i) == 32 for i in ids)
+    assert all(len(i) == 32 and re.fullmatch(r"[A-Za-z0-9_-]+", i) for i in ids)  # 192 bits
 
 
 @pytest.mark.parametrize(
@@ -196,29 +203,39 @@ def test_create_session_without_body_uses_the_default_assistant(api):
     assert response.json()["assistant"] == "default"
 
 
-def test_client_ip_is_stored_only_as_a_keyed_hash(api):
-    session_id = new_session(api)
-    session = Session.objects.get(public_id=session_id)
-    assert session.ip_hash and "127.0.0.1" not in session.ip_hash
+def test_client_ip_is_stored_only_as_a_keyed_hash(api, settings):
+    session = Session.objects.get(public_id=new_session(api))
     stored = json.dumps(list(Session.objects.values().filter(pk=session.pk)), default=str)
     assert "127.0.0.1" not in stored
+    assert session.ip_hash == ip_hash("127.0.0.1")
+    assert session.ip_hash != hashlib.sha256(b"127.0.0.1").hexdigest()  # not a plain hash
+    settings.SECRET_KEY = "another-secret-key-" + "y" * 50
+    assert ip_hash("127.0.0.1") != session.ip_hash  # keyed by the secret
 
 
-def test_forwarded_for_is_ignored_without_trusted_proxies(api, settings):
-    a = Session.objects.get(public_id=new_session(api, metadata={}))
+def stored_ip_hash(response) -> str:
+    return Session.objects.get(public_id=response.json()["id"]).ip_hash
+
+
+def test_forwarded_for_is_ignored_without_trusted_proxies(api):
     spoofed = post_json(api, "/api/v1/sessions", {}, HTTP_X_FORWARDED_FOR="203.0.113.9")
-    b = Session.objects.get(public_id=spoofed.json()["id"])
-    assert a.ip_hash == b.ip_hash  # both are REMOTE_ADDR
+    assert stored_ip_hash(spoofed) == ip_hash("127.0.0.1")  # REMOTE_ADDR
 
 
-def test_forwarded_for_counts_only_trusted_proxies(api, settings):
-    settings.CHATKIT_TRUSTED_PROXIES = 1
-    first = post_json(api, "/api/v1/sessions", {}, HTTP_X_FORWARDED_FOR="198.51.100.1, 203.0.113.9")
-    second = post_json(api, "/api/v1/sessions", {}, HTTP_X_FORWARDED_FOR="203.0.113.9")
-    hashes = Session.objects.filter(
-        public_id__in=[first.json()["id"], second.json()["id"]]
-    ).values_list("ip_hash", flat=True)
-    assert len(set(hashes)) == 1  # the spoofed left-most entry made no difference
+@pytest.mark.parametrize(
+    ("proxies", "forwarded", "client"),
+    [
+        (1, "203.0.113.9", "203.0.113.9"),
+        (1, "198.51.100.1, 203.0.113.9", "203.0.113.9"),  # the left entry is the client's claim
+        (2, "198.51.100.1, 203.0.113.9, 10.0.0.2", "203.0.113.9"),
+        (2, "203.0.113.9", "127.0.0.1"),  # fewer hops than proxies: the header is not trusted
+        (1, "not-an-ip", "127.0.0.1"),
+    ],
+)
+def test_forwarded_for_counts_only_trusted_proxies(api, settings, proxies, forwarded, client):
+    settings.CHATKIT_TRUSTED_PROXIES = proxies
+    response = post_json(api, "/api/v1/sessions", {}, HTTP_X_FORWARDED_FOR=forwarded)
+    assert stored_ip_hash(response) == ip_hash(client)
 
 
 def test_get_session_pages_back_through_history(api, session):
@@ -443,14 +460,6 @@ def test_a_reply_abandoned_by_a_dead_process_does_not_block(api, session, settin
     assert (stuck.status, stuck.error_code) == ("error", "abandoned")
 
 
-def test_the_database_allows_one_reply_in_flight_per_session(session):
-    from django.db import IntegrityError, transaction
-
-    Message.objects.create(session=session, seq=1, role="assistant", status="streaming")
-    with pytest.raises(IntegrityError), transaction.atomic():
-        Message.objects.create(session=session, seq=2, role="assistant", status="streaming")
-
-
 @pytest.mark.parametrize(
     ("fault", "status", "code"),
     [
@@ -480,6 +489,14 @@ def test_upstream_failures_are_json_errors_and_the_next_turn_works(
     retry = post_json(api, path, {"content": "second"})
     assert retry.status_code == 201
     assert retry.json()["assistant_message"]["content"] == "Fine answer here"
+
+
+def test_upstream_rate_limit_tells_when_to_retry(api, fake_llm):
+    fake_llm.configure(fault="status", fault_status=429, fault_count=1)
+    session_id = new_session(api)
+    response = post_json(api, f"/api/v1/sessions/{session_id}/messages", {"content": "hi"})
+    v1_error(response, 503, "upstream_rate_limited")
+    assert 1 <= int(response["Retry-After"]) <= 60
 
 
 def test_upstream_timeout_is_504(api, fake_llm, settings):
@@ -603,6 +620,13 @@ def test_non_json_body_is_415(api, session):
     v1_error(response, 415, "unsupported_media_type")
 
 
+def test_body_over_the_default_cap_is_413(api, session):
+    body = json.dumps({"content": "hi", "padding": "x" * 70_000})
+    for path in ["/api/chat", "/api/v1/sessions", f"/api/v1/sessions/{session.public_id}/messages"]:
+        response = api.post(path, body, content_type="application/json")
+        assert response.status_code == 413, (path, response.content)
+
+
 def test_body_over_the_cap_is_413(api, session, settings):
     settings.CHATKIT_MAX_BODY_BYTES = 1024
     body = json.dumps({"content": "hi", "padding": "x" * 2000})
@@ -630,6 +654,23 @@ def test_database_failure_is_503_json(api, session):
         response = api.get(f"/api/v1/sessions/{session.public_id}")
     v1_error(response, 503, "database_unavailable")
     assert response["Retry-After"]
+
+
+def test_database_failure_on_the_async_chat_path_is_503_json(api, session):
+    from django.db import OperationalError
+
+    def refuse(execute, sql, params, many, context):
+        raise OperationalError("couldn't get a connection after 10.00 sec")
+
+    with connection.execute_wrapper(refuse):
+        v1_error(
+            post_json(api, f"/api/v1/sessions/{session.public_id}/messages", {"content": "hi"}),
+            503,
+            "database_unavailable",
+        )
+        seed_error(
+            post_json(api, "/api/chat", {"sessionId": session.public_id, "message": "x"}), 503
+        )
 
 
 def test_unexpected_errors_are_json_500(api, session):
@@ -697,6 +738,9 @@ NASTY_BODIES = [
     b'{"a":' * 200 + b"1" + b"}" * 200,
     b"[" * 20000,
     b'{"metadata": {"k": "\\u0000"}}',
+    b'{"metadata": {"k": 1e400}, "content": 1e400, "rating": 1e400}',
+    b'{"metadata": {"k": "\\udfff"}, "content": "\\udfff", "message": "\\ud800x"}',
+    b'{"content": "hi", "stream": 1e999}',
 ]
 
 
@@ -720,8 +764,9 @@ def test_no_client_input_produces_a_500(api, session, raw):
 
 
 def test_the_schema_describes_every_endpoint(api):
-    response = api.get("/api/schema", HTTP_ACCEPT="application/json")
+    response = api.get("/api/schema")
     assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/vnd.oai.openapi+json")
     paths = response.json()["paths"]
     assert set(paths) >= {
         "/health",

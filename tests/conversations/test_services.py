@@ -1,12 +1,15 @@
 """The chat-turn pipeline, driven directly from async code as the views drive it."""
 
 import asyncio
+import contextlib
+import threading
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 
 from conversations import services
+from conversations.exceptions import ReplyInFlight, SessionNotFound
 from conversations.models import Message, Session
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -17,9 +20,53 @@ def session(default_assistant):
     return Session.objects.create(assistant=default_assistant)
 
 
+@pytest.fixture(autouse=True)
+async def close_executor_connections():
+    """Async ORM calls leave a connection open on the executor thread; give it back."""
+    yield
+    await sync_to_async(connections.close_all)()
+
+
 def connection_is_open() -> bool:
     # Runs on the thread-sensitive executor thread, where every db_step runs too.
     return connections["default"].connection is not None
+
+
+@contextlib.contextmanager
+def session_locked_elsewhere(session: Session):
+    """Hold the session's row lock (SQLite: the database's write lock) from another connection."""
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        other = connections.create_connection("default")
+        try:
+            with other.cursor() as cursor:
+                if other.vendor == "sqlite":
+                    cursor.execute("BEGIN IMMEDIATE")
+                else:
+                    cursor.execute("BEGIN")
+                    cursor.execute(
+                        "SELECT id FROM conversations_session WHERE id = %s FOR UPDATE",
+                        [session.pk],
+                    )
+                locked.set()
+                release.wait(10)
+                cursor.execute("ROLLBACK")
+        finally:
+            other.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert locked.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
+        holder.join()
+
+
+async def statuses(session: Session) -> list[tuple[int, str]]:
+    return [(m.seq, m.status) async for m in Message.objects.filter(session=session)]
 
 
 async def test_no_database_connection_is_held_while_the_model_writes(fake_llm, session):
@@ -47,10 +94,43 @@ async def test_a_cancelled_turn_is_stored_as_interrupted(fake_llm, session):
     assert (reply.status, reply.content) == (Message.Status.INTERRUPTED, "")
 
 
+async def test_cancelled_while_opening_the_turn_leaves_nothing_in_flight(fake_llm, session):
+    with session_locked_elsewhere(session):
+        turn = asyncio.create_task(services.message_post(session=session, content="hello"))
+        await asyncio.sleep(0)  # let the task start its database step (blocked by the lock)
+        turn.cancel()
+        # The step goes on in its thread once the lock is released, and commits.
+    with pytest.raises(asyncio.CancelledError):
+        await turn
+
+    assert await statuses(session) == [(1, "complete"), (2, "interrupted")]
+    _, reply = await services.message_post(session=session, content="again")
+    assert reply.status == Message.Status.COMPLETE
+
+
+async def test_closing_at_the_first_event_stores_the_reply_as_interrupted(fake_llm, session):
+    turn = await services.turn_open(session=session, content="hello")
+    events = services.turn_run(turn)
+    assert (await anext(events)).kind == "message"
+    await events.aclose()
+
+    assert await statuses(session) == [(1, "complete"), (2, "interrupted")]
+
+
+async def test_a_turn_that_never_ran_is_closed_by_its_owner(fake_llm, session):
+    turn = await services.turn_open(session=session, content="hello")
+    with pytest.raises(ReplyInFlight):
+        await services.turn_open(session=session, content="meanwhile")
+    await services.turn_close(turn)
+    assert await statuses(session) == [(1, "complete"), (2, "interrupted")]
+    await services.turn_close(turn)  # a second close changes nothing
+
+
 async def test_a_consumer_leaving_mid_reply_keeps_the_partial_text(fake_llm, session):
     fake_llm.configure(reply_tokens=50, itl=0.01)
     deltas = []
-    events = services.turn_run(session=session, content="hello")
+    turn = await services.turn_open(session=session, content="hello")
+    events = services.turn_run(turn)
     async for event in events:
         if event.kind == "delta":
             deltas.append(event.text)
@@ -65,3 +145,37 @@ async def test_a_consumer_leaving_mid_reply_keeps_the_partial_text(fake_llm, ses
     # The conversation takes the next message.
     _, reply = await services.message_post(session=session, content="again")
     assert (reply.seq, reply.status) == (4, Message.Status.COMPLETE)
+
+
+async def test_a_reply_longer_than_allowed_is_cut_off(fake_llm, session, settings):
+    settings.CHATKIT_REPLY_TIMEOUT = 0.2
+    fake_llm.configure(reply_tokens=100, itl=0.05)
+    with pytest.raises(services.llm.LLMError) as raised:
+        await services.message_post(session=session, content="write a novel")
+    assert (raised.value.code, raised.value.status) == ("reply_timeout", 504)
+    reply = await Message.objects.aget(session=session, seq=2)
+    assert reply.status == Message.Status.ERROR and reply.content.startswith("tok0 ")
+    assert await asyncio.to_thread(fake_llm.wait_for_disconnect, 5)
+
+
+def test_a_turn_on_a_deleted_session_is_not_found(session):
+    Session.objects.filter(pk=session.pk).delete()
+    with pytest.raises(SessionNotFound):
+        services.turn_begin(session=session, content="hi")
+    with pytest.raises(SessionNotFound):
+        services.session_delete(session=session)
+
+
+def test_a_reply_ending_after_its_conversation_was_deleted_is_dropped_quietly(session):
+    turn = services.turn_begin(session=session, content="hi")
+    Session.objects.filter(pk=session.pk).delete()
+    services.reply_finish(reply=turn.reply, content="late", status=Message.Status.COMPLETE)
+    assert not Message.objects.exists()
+
+
+def test_a_reply_is_ended_once(session):
+    turn = services.turn_begin(session=session, content="hi")
+    services.reply_finish(reply=turn.reply, content="", status="error", error_code="abandoned")
+    services.reply_finish(reply=turn.reply, content="late", status=Message.Status.COMPLETE)
+    stored = Message.objects.get(pk=turn.reply.pk)
+    assert (stored.status, stored.content) == ("error", "")

@@ -189,7 +189,8 @@ def test_hang_after_tokens_in_stream(fake: FakeOpenAI, client: openai.OpenAI) ->
 
 
 def test_stream_is_not_buffered(fake: FakeOpenAI, client: openai.OpenAI) -> None:
-    fake.configure(reply_tokens=5, itl=0.05)
+    # Wide gaps: the order below must hold even on a busy two-core CI machine.
+    fake.configure(reply_tokens=5, itl=0.25)
     received_at: list[float] = []
     stream = client.chat.completions.create(model="gpt-test", messages=MESSAGES, stream=True)
     for chunk in stream:

@@ -1,0 +1,29 @@
+"""Validators for assistant settings stored as JSON; importable before apps load (settings)."""
+
+import re
+
+from django.core.exceptions import ValidationError
+
+# scheme://host[:port], nothing after it: what a browser sends as `Origin`.
+ORIGIN = re.compile(r"https?://[^/?#*\s]+")
+STARTER_PROMPTS_MAX = 6
+STARTER_PROMPT_CHARS = 200
+
+
+def validate_origins(value) -> None:
+    if not isinstance(value, list) or not all(isinstance(o, str) for o in value):
+        raise ValidationError('Enter a list of origins, like ["https://www.example.com"].')
+    bad = [o for o in value if not ORIGIN.fullmatch(o)]
+    if bad:
+        raise ValidationError(
+            "Not an origin (scheme://host[:port], no path): %(bad)s", params={"bad": ", ".join(bad)}
+        )
+
+
+def validate_starter_prompts(value) -> None:
+    if not isinstance(value, list) or not all(isinstance(p, str) and p.strip() for p in value):
+        raise ValidationError("Enter a list of non-empty texts.")
+    if len(value) > STARTER_PROMPTS_MAX:
+        raise ValidationError(f"At most {STARTER_PROMPTS_MAX} starter prompts.")
+    if any(len(p) > STARTER_PROMPT_CHARS for p in value):
+        raise ValidationError(f"Each starter prompt is at most {STARTER_PROMPT_CHARS} characters.")
