@@ -255,14 +255,21 @@ LOGGING = {
     "version": 1,
     # uvicorn's and Django's own loggers keep working.
     "disable_existing_loggers": False,
+    "filters": {"redact_session_ids": {"()": "chatkit.logging.RedactSessionIds"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_session_ids"],
+        },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # uvicorn's access log prints paths, and so session ids: through our filter too.
+        "uvicorn.access": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
     },
 }

@@ -178,7 +178,7 @@ def _retry_after(header: str | None) -> int:
     """Seconds to tell the visitor to wait: the provider's own hint, within reason."""
     try:
         seconds = int(float(header or ""))
-    except ValueError:
+    except (ValueError, OverflowError):  # not a number, or "inf"
         seconds = 5
     return min(max(seconds, 1), 60)
 

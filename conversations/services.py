@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -93,16 +93,17 @@ def _lock_session(session: Session, **changes: Any) -> None:
         raise SessionNotFound()  # deleted since it was looked up
 
 
+# Margin for the database steps around a turn's model call, which its deadline leaves out.
+ABANDONED_MARGIN = timedelta(seconds=60)
+
+
 def _abandoned_before(now: datetime) -> datetime:
     """Replies still `streaming` from before this were left by a process that died.
 
-    A live turn stops itself after CHATKIT_REPLY_TIMEOUT, give or take one read of the model
-    (each retried attempt waits up to OPENAI_TIMEOUT), so only a dead one gets this old.
+    A live turn ends its reply within CHATKIT_REPLY_TIMEOUT (a wall-clock deadline on the whole
+    model call, retries included), so only a dead one gets this old.
     """
-    longest = settings.CHATKIT_REPLY_TIMEOUT + settings.OPENAI_TIMEOUT * (
-        settings.OPENAI_MAX_RETRIES + 1
-    )
-    return now - timedelta(seconds=longest + 30)
+    return now - timedelta(seconds=settings.CHATKIT_REPLY_TIMEOUT) - ABANDONED_MARGIN
 
 
 def _reply_in_flight(session: Session, *, now: datetime) -> bool:
@@ -245,6 +246,30 @@ def reply_finish(
     return reply
 
 
+# Clean-ups that must finish even when the task that started them is cancelled (again):
+# the loop keeps only weak references to tasks, so they are held here until done.
+_cleanups: set[asyncio.Task] = set()
+
+
+async def _see_through(work: Awaitable[Any], what: str) -> None:
+    """Await `work` to its end whatever happens to the caller; a failure is logged, not raised.
+
+    Used where a turn is being abandoned: a second cancellation, or a database error in the
+    clean-up, must neither leave a reply `streaming` unnoticed nor hide the cancellation.
+    """
+
+    async def logged() -> None:
+        try:
+            await work
+        except Exception:
+            logger.exception("could not %s", what)
+
+    task = asyncio.ensure_future(logged())
+    _cleanups.add(task)
+    task.add_done_callback(_cleanups.discard)
+    await asyncio.shield(task)
+
+
 async def turn_open(*, session: Session, content: str) -> Turn:
     """Start a turn: store the visitor's message and an empty reply in flight.
 
@@ -255,8 +280,15 @@ async def turn_open(*, session: Session, content: str) -> Turn:
     try:
         return await asyncio.shield(opening)
     except asyncio.CancelledError:
-        with contextlib.suppress(ChatKitError):
-            await turn_close(await opening)
+
+        async def close_if_opened() -> None:
+            try:
+                turn = await opening
+            except ChatKitError:
+                return  # nothing was opened (409, 404…)
+            await turn_close(turn)
+
+        await _see_through(close_if_opened(), "close a turn cancelled while opening")
         raise
 
 
@@ -278,16 +310,22 @@ async def turn_run(turn: Turn) -> AsyncIterator[TurnEvent]:
     try:
         yield TurnEvent("message", message=turn.user_message)
         finish: llm.Finish | None = None
+        # A wall-clock deadline on the whole model call: a model that keeps writing, or keeps
+        # a connection alive without writing, must not hold the conversation forever. It
+        # wraps each read only, never a `yield`, so it cancels nothing but the read.
+        deadline = asyncio.get_running_loop().time() + settings.CHATKIT_REPLY_TIMEOUT
         async with contextlib.aclosing(llm.stream_reply(turn.request)) as chunks:
-            async for chunk in chunks:
+            while finish is None:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        chunk = await anext(chunks)
+                except TimeoutError:
+                    raise llm.LLMError(
+                        "reply_timeout", "The reply took too long and was cut off.", status=504
+                    ) from None
                 if isinstance(chunk, llm.Finish):
                     finish = chunk
                     continue
-                if time.monotonic() - started > settings.CHATKIT_REPLY_TIMEOUT:
-                    # A model that keeps writing must not hold the conversation forever.
-                    raise llm.LLMError(
-                        "reply_timeout", "The reply took too long and was cut off.", status=504
-                    )
                 if ttft_ms is None:
                     ttft_ms = elapsed_ms()
                 parts.append(chunk.text)
@@ -318,16 +356,16 @@ async def turn_run(turn: Turn) -> AsyncIterator[TurnEvent]:
         yield TurnEvent("error", message=reply, error=exc)
     finally:
         if not stored:
-            # The consumer left (closed the generator, or its task was cancelled). Shielded,
-            # so a second cancellation cannot leave the reply `streaming`.
-            await asyncio.shield(
+            # The consumer left: it closed the generator, or its task was cancelled.
+            await _see_through(
                 db_step(reply_finish)(
                     reply=turn.reply,
                     content="".join(parts),
                     status=Message.Status.INTERRUPTED,
                     ttft_ms=ttft_ms,
                     duration_ms=elapsed_ms(),
-                )
+                ),
+                "store an interrupted reply",
             )
 
 

@@ -4,8 +4,9 @@ import re
 
 from django.core.exceptions import ValidationError
 
-# scheme://host[:port], nothing after it: what a browser sends as `Origin`.
-ORIGIN = re.compile(r"https?://[^/?#*\s]+")
+# scheme://host[:port], lower case, nothing after it: what a browser sends as `Origin` (and
+# what django-cors-headers compares, letter for letter).
+ORIGIN = re.compile(r"https?://(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::\d{1,5})?")
 STARTER_PROMPTS_MAX = 6
 STARTER_PROMPT_CHARS = 200
 

@@ -61,7 +61,6 @@ class LiveServer:
                 "127.0.0.1",
                 "--port",
                 str(self.port),
-                "--no-access-log",
                 "--lifespan",
                 "off",
                 "--no-proxy-headers",

@@ -21,12 +21,13 @@ os.environ.setdefault("CHATKIT_DEMO_DELAY", "0")
 from chatkit.settings import *  # noqa: F403
 
 SECURE_SSL_REDIRECT = False
+# One test database per run, so two runs on one machine do not share it; on SQLite a file,
+# not memory, so a live uvicorn process can share it too.
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
-    # A file, not memory, so a live uvicorn process can share the test database.
-    # One per run, so two runs in one checkout do not share it.
-    DATABASES["default"]["TEST"] = {  # noqa: F405
-        "NAME": str(Path(tempfile.gettempdir()) / f"chatkit-test-{os.getpid()}.sqlite3")
-    }
+    _test_db = str(Path(tempfile.gettempdir()) / f"chatkit-test-{os.getpid()}.sqlite3")
+else:
+    _test_db = f"test_chatkit_{os.getpid()}"
+DATABASES["default"]["TEST"] = {"NAME": _test_db}  # noqa: F405
 # Hashing passwords slowly buys nothing in tests.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Static files straight from the apps, as in development: the suite runs no collectstatic.

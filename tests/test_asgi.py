@@ -95,9 +95,9 @@ def test_a_chunked_body_without_length_is_411(server, default_assistant):
     assert status_line.split()[1] == "411"
 
 
-def test_forwarded_for_from_localhost_is_not_trusted_by_default(server, default_assistant):
-    # uvicorn alone would trust X-Forwarded-For from 127.0.0.1; the product's one policy,
-    # CHATKIT_TRUSTED_PROXIES (0 here), decides instead.
+def test_with_the_documented_flags_forwarded_for_is_left_to_the_product(server, default_assistant):
+    # Run as the README and `make run` run it (--no-proxy-headers), uvicorn does not believe
+    # X-Forwarded-For from 127.0.0.1 itself: CHATKIT_TRUSTED_PROXIES (0 here) decides.
     from conversations.models import Session
     from conversations.services import ip_hash
 
@@ -106,3 +106,13 @@ def test_forwarded_for_from_localhost_is_not_trusted_by_default(server, default_
     )
     session = Session.objects.get(public_id=response.json()["id"])
     assert session.ip_hash == ip_hash("127.0.0.1")
+
+
+def test_session_ids_never_reach_the_logs(server, default_assistant):
+    session_id = httpx.post(f"{server.url}/api/v1/sessions", json={}).json()["id"]
+    for _ in range(2):  # 204, then 404: Django logs the path of the second
+        httpx.delete(f"{server.url}/api/v1/sessions/{session_id}")
+
+    assert server.wait_for_output("Not Found: /api/v1/sessions/<id>")
+    assert server.wait_for_output('"DELETE /api/v1/sessions/<id> HTTP/1.1" 404')
+    assert session_id not in "".join(server.output)

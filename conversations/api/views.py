@@ -8,7 +8,6 @@ visitor's bearer secret, so a logged-in staff member is treated like any visitor
 import time
 
 from adrf.views import APIView as AsyncAPIView
-from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
 from django.utils import timezone
@@ -18,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chatkit import STARTED_AT
-from conversations import llm, policy, selectors, services
+from conversations import policy, selectors, services
 from conversations.api import serializers as s
 from conversations.db import db_step
 from conversations.models import Session
@@ -176,20 +175,8 @@ class AssistantConfigView(APIView):
     )
     def get(self, request, slug: str):
         """The public configuration the widget draws itself with."""
-        assistant = selectors.assistant_get(slug=slug)
-        return Response(
-            s.AssistantConfigSerializer(
-                {
-                    "slug": assistant.slug,
-                    "name": assistant.name,
-                    "greeting": assistant.greeting,
-                    "starter_prompts": assistant.starter_prompts,
-                    "accent_color": assistant.accent_color,
-                    "max_message_chars": settings.CHATKIT_MAX_MESSAGE_CHARS,
-                    "mode": llm.mode(),
-                }
-            ).data
-        )
+        config = selectors.assistant_widget_config(slug=slug)
+        return Response(s.AssistantConfigSerializer(config).data)
 
 
 class SessionListView(APIView):

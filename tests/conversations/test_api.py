@@ -787,3 +787,13 @@ def test_the_docs_page_uses_no_cdn(api):
     page = api.get("/api/docs").content.decode()
     assert "cdn" not in page.lower()
     assert "/static/drf_spectacular_sidecar/" in page
+
+
+@pytest.mark.parametrize("stored", [5, "abc", {"a": 1}, ["ok", 3, ""]])
+def test_junk_starter_prompts_stored_past_the_validators_do_not_break_the_config(
+    api, assistant, stored
+):
+    Assistant.objects.filter(pk=assistant.pk).update(starter_prompts=stored)
+    response = api.get("/api/v1/assistants/default")
+    assert response.status_code == 200
+    assert response.json()["starter_prompts"] in ([], ["ok"])

@@ -7,6 +7,7 @@ import threading
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
+from django.db.backends.signals import connection_created
 
 from conversations import services
 from conversations.exceptions import ReplyInFlight, SessionNotFound
@@ -94,18 +95,43 @@ async def test_a_cancelled_turn_is_stored_as_interrupted(fake_llm, session):
     assert (reply.status, reply.content) == (Message.Status.INTERRUPTED, "")
 
 
-async def test_cancelled_while_opening_the_turn_leaves_nothing_in_flight(fake_llm, session):
+async def test_cancelled_before_opening_the_turn_leaves_nothing_in_flight(fake_llm, session):
     with session_locked_elsewhere(session):
         turn = asyncio.create_task(services.message_post(session=session, content="hello"))
-        await asyncio.sleep(0)  # let the task start its database step (blocked by the lock)
+        await asyncio.sleep(0)  # the task starts and schedules its database step
         turn.cancel()
-        # The step goes on in its thread once the lock is released, and commits.
+        # The step runs once the lock is released, and commits.
     with pytest.raises(asyncio.CancelledError):
         await turn
+    await asyncio.gather(*services._cleanups)  # the clean-up the cancellation left running
 
     assert await statuses(session) == [(1, "complete"), (2, "interrupted")]
     _, reply = await services.message_post(session=session, content="again")
     assert reply.status == Message.Status.COMPLETE
+
+
+async def test_cancelled_twice_while_opening_the_turn_leaves_nothing_in_flight(fake_llm, session):
+    step_started = threading.Event()
+
+    def on_connect(**kwargs):
+        step_started.set()  # the step's thread connects, then waits for the lock
+
+    connection_created.connect(on_connect)
+    try:
+        with session_locked_elsewhere(session):
+            turn = asyncio.create_task(services.message_post(session=session, content="hi"))
+            assert await asyncio.to_thread(step_started.wait, 5)
+            turn.cancel()
+            for _ in range(3):  # let the task take the cancellation and start its clean-up
+                await asyncio.sleep(0)
+            turn.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await turn
+        await asyncio.gather(*services._cleanups)
+    finally:
+        connection_created.disconnect(on_connect)
+
+    assert await statuses(session) == [(1, "complete"), (2, "interrupted")]
 
 
 async def test_closing_at_the_first_event_stores_the_reply_as_interrupted(fake_llm, session):
@@ -145,6 +171,17 @@ async def test_a_consumer_leaving_mid_reply_keeps_the_partial_text(fake_llm, ses
     # The conversation takes the next message.
     _, reply = await services.message_post(session=session, content="again")
     assert (reply.seq, reply.status) == (4, Message.Status.COMPLETE)
+
+
+async def test_a_model_that_never_answers_is_cut_off_at_the_deadline(fake_llm, session, settings):
+    settings.CHATKIT_REPLY_TIMEOUT = 0.3
+    settings.OPENAI_TIMEOUT = 60  # the deadline, not the read timeout, ends this turn
+    fake_llm.configure(fault="hang")
+    with pytest.raises(services.llm.LLMError) as raised:
+        await services.message_post(session=session, content="hello?")
+    assert raised.value.code == "reply_timeout"
+    assert await asyncio.to_thread(fake_llm.wait_for_disconnect, 5)
+    assert await statuses(session) == [(1, "complete"), (2, "error")]
 
 
 async def test_a_reply_longer_than_allowed_is_cut_off(fake_llm, session, settings):
