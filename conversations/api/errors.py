@@ -120,10 +120,6 @@ def not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
 
 
 def bad_request(request: HttpRequest, exception=None):
-    if is_api_path(request) and isinstance(exception, RequestDataTooBig):
-        return error_response(
-            request, status=413, code="payload_too_large", message=PayloadTooLarge.default_detail
-        )
     if is_api_path(request):
         return error_response(request, status=400, code="bad_request", message="Bad request.")
     return defaults.bad_request(request, exception)

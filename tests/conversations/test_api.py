@@ -627,6 +627,18 @@ def test_body_over_the_default_cap_is_413(api, session):
         assert response.status_code == 413, (path, response.content)
 
 
+@pytest.mark.parametrize("debug", [False, True])
+def test_body_over_djangos_own_limit_is_413_json(api, session, settings, debug):
+    # Past DATA_UPLOAD_MAX_MEMORY_SIZE Django itself refuses to read the body; even with
+    # DEBUG on, the answer is JSON, not Django's page.
+    settings.DEBUG = debug
+    body = json.dumps({"content": "x" * 3_000_000})
+    for path in ["/api/chat", "/api/v1/sessions", f"/api/v1/sessions/{session.public_id}/messages"]:
+        response = api.post(path, body, content_type="application/json")
+        assert response.status_code == 413, (path, response.content)
+        assert response["Content-Type"] == "application/json"
+
+
 def test_body_over_the_cap_is_413(api, session, settings):
     settings.CHATKIT_MAX_BODY_BYTES = 1024
     body = json.dumps({"content": "hi", "padding": "x" * 2000})
