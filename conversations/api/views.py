@@ -22,7 +22,7 @@ from conversations.api import serializers as s
 from conversations.db import db_step
 from conversations.models import Session
 
-ERRORS = {code: s.ErrorSerializer for code in (400, 403, 404, 409, 413, 415, 502, 503, 504)}
+ERRORS = {code: s.ErrorSerializer for code in (400, 403, 404, 409, 411, 413, 415, 502, 503, 504)}
 
 
 def _now_iso() -> str:
