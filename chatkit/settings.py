@@ -198,6 +198,8 @@ OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="") or None
 OPENAI_MODEL = env.str("OPENAI_MODEL", default="") or "gpt-4o-mini"
 OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=60.0)
 OPENAI_MAX_RETRIES = env.int("OPENAI_MAX_RETRIES", default=2)
+# A streamed reply whose first token takes longer than this (seconds) fails, retryable.
+OPENAI_FIRST_TOKEN_TIMEOUT = env.float("OPENAI_FIRST_TOKEN_TIMEOUT", default=30.0)
 
 # --- ChatKit --------------------------------------------------------------------------------
 
@@ -209,6 +211,10 @@ CHATKIT_TRUSTED_PROXIES = env.int("CHATKIT_TRUSTED_PROXIES", default=0)
 CHATKIT_REPLY_TIMEOUT = env.float("CHATKIT_REPLY_TIMEOUT", default=300.0)
 # Pause between words of the offline demo responder.
 CHATKIT_DEMO_DELAY = env.float("CHATKIT_DEMO_DELAY", default=0.04)
+# Seconds between `: ping` comments on an open stream, so idle proxies keep it.
+CHATKIT_STREAM_PING_SECONDS = env.float("CHATKIT_STREAM_PING_SECONDS", default=15.0)
+# `manage.py purge_sessions` deletes conversations idle for longer than this by default.
+CHATKIT_RETENTION_DAYS = env.int("CHATKIT_RETENTION_DAYS", default=30)
 
 # --- Security -------------------------------------------------------------------------------
 
