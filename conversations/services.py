@@ -310,16 +310,28 @@ async def turn_run(turn: Turn) -> AsyncIterator[TurnEvent]:
     try:
         yield TurnEvent("message", message=turn.user_message)
         finish: llm.Finish | None = None
-        # A wall-clock deadline on the whole model call: a model that keeps writing, or keeps
-        # a connection alive without writing, must not hold the conversation forever. It
-        # wraps each read only, never a `yield`, so it cancels nothing but the read.
-        deadline = asyncio.get_running_loop().time() + settings.CHATKIT_REPLY_TIMEOUT
+        # Wall-clock deadlines on the model call: the first token must come within
+        # OPENAI_FIRST_TOKEN_TIMEOUT, and a model that keeps writing, or keeps a connection
+        # alive without writing, must not hold the conversation past CHATKIT_REPLY_TIMEOUT.
+        # They wrap each read only, never a `yield`, so they cancel nothing but the read.
+        now = asyncio.get_running_loop().time()
+        deadline = now + settings.CHATKIT_REPLY_TIMEOUT
+        first_token_deadline = min(deadline, now + settings.OPENAI_FIRST_TOKEN_TIMEOUT)
         async with contextlib.aclosing(llm.stream_reply(turn.request)) as chunks:
             while finish is None:
+                waiting_for_first = ttft_ms is None
                 try:
-                    async with asyncio.timeout_at(deadline):
+                    async with asyncio.timeout_at(
+                        first_token_deadline if waiting_for_first else deadline
+                    ):
                         chunk = await anext(chunks)
                 except TimeoutError:
+                    if waiting_for_first and first_token_deadline < deadline:
+                        raise llm.LLMError(
+                            "first_token_timeout",
+                            "The model took too long to start answering.",
+                            status=504,
+                        ) from None
                     raise llm.LLMError(
                         "reply_timeout", "The reply took too long and was cut off.", status=504
                     ) from None

@@ -5,6 +5,7 @@ It serves the suite's own test database, so what it stores the test can read bac
 SQLite block them).
 """
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -87,12 +88,25 @@ class LiveServer:
                 self._ready.set()
         self._ready.set()  # it exited; the caller sees poll() is not None
 
-    def wait_for_output(self, text: str, timeout: float = 10) -> bool:
-        """Block until the server has printed a line containing `text`."""
+    def wait_for_output(self, text: str, timeout: float = 10, count: int = 1) -> bool:
+        """Block until the server has printed `count` lines containing `text`."""
         with self._printed:
             return self._printed.wait_for(
-                lambda: any(text in line for line in self.output), timeout
+                lambda: sum(text in line for line in self.output) >= count, timeout
             )
+
+    def threads(self) -> int:
+        """How many threads the server process runs now."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return int(next(line for line in status.splitlines() if line.startswith("Threads:"))[8:])
+
+    def open_files(self, path: str) -> int:
+        """How many of the server's file descriptors are open on `path`."""
+        count = 0
+        for fd in Path(f"/proc/{self.process.pid}/fd").iterdir():
+            with contextlib.suppress(OSError):  # closed meanwhile
+                count += os.readlink(fd) == path
+        return count
 
     def stop(self) -> None:
         if self.process.poll() is None:

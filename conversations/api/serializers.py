@@ -21,6 +21,15 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON boolean only: "yes", 1 and "true" are refused rather than guessed at."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
 def _message_content_field(**kwargs) -> StrictCharField:
     # Read per request, so the limit follows the setting (and tests' overrides of it).
     return StrictCharField(trim_whitespace=True, allow_blank=False, **kwargs)
@@ -139,12 +148,10 @@ class SessionCreateSerializer(serializers.Serializer):
 
 class MessageCreateSerializer(serializers.Serializer):
     content = _message_content_field(validators=[validate_content_length])
-    stream = serializers.BooleanField(default=False)
-
-    def validate_stream(self, value: bool) -> bool:
-        if value:
-            raise serializers.ValidationError("Streaming is not available on this server yet.")
-        return value
+    stream = StrictBooleanField(
+        default=False,
+        help_text="true: answer with a text/event-stream (message, delta…, done or error).",
+    )
 
 
 class FeedbackCreateSerializer(serializers.Serializer):

@@ -11,7 +11,14 @@ from adrf.views import APIView as AsyncAPIView
 from django.core.cache import cache
 from django.db import connections
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,6 +26,7 @@ from rest_framework.views import APIView
 from chatkit import STARTED_AT
 from conversations import policy, selectors, services
 from conversations.api import serializers as s
+from conversations.api.streams import TurnStreamResponse
 from conversations.db import db_step
 from conversations.models import Session
 
@@ -219,16 +227,55 @@ class SessionDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+STREAM_DESCRIPTION = """\
+With `"stream": true` the reply comes as Server-Sent Events, one JSON object per `data:` line:
+
+- `message`: the visitor's message as stored (a Message, with its `seq`);
+- `delta`: `{"text": "next piece"}`, as the model writes (many);
+- then exactly one of `done` (the reply as stored: a Message with `status`, `usage`,
+  `finish_reason`) or `error` (`{"code", "message", "retryable"}`; the partial reply is stored
+  with status `error`).
+
+A `: ping` comment line comes every 15 seconds while the model is silent. Whatever is known
+before the stream starts (validation, 403, 404, 409, 413) is an HTTP status instead. A client
+that disconnects mid-reply leaves the reply stored as `interrupted` with its partial text.
+"""
+
+STREAM_EXAMPLE = (
+    "event: message\n"
+    'data: {"seq": 1, "role": "user", "content": "Hi", "status": "complete", ...}\n\n'
+    "event: delta\n"
+    'data: {"text": "Hello"}\n\n'
+    "event: delta\n"
+    'data: {"text": " there!"}\n\n'
+    "event: done\n"
+    'data: {"seq": 2, "role": "assistant", "content": "Hello there!", "status": "complete", '
+    '"usage": {"prompt_tokens": 21, "completion_tokens": 3}, "finish_reason": "stop", ...}\n\n'
+)
+
+
 class MessageListView(AsyncAPIView):
     @extend_schema(
         tags=["v1"],
         request=s.MessageCreateSerializer,
-        responses={201: s.TurnSerializer, **ERRORS},
+        description=STREAM_DESCRIPTION,
+        responses={
+            201: s.TurnSerializer,
+            (200, "text/event-stream"): OpenApiResponse(
+                response=OpenApiTypes.STR,
+                description="The reply as it is written (with `stream: true`).",
+                examples=[OpenApiExample("A streamed reply", value=STREAM_EXAMPLE)],
+            ),
+            **ERRORS,
+        },
     )
     async def post(self, request, session_id: str):
-        """Send a visitor message and get the assistant's reply."""
+        """Send a visitor message and get the assistant's reply, whole or streamed."""
         data = _validated(s.MessageCreateSerializer, request.data)
         session = await db_step(_session_for)(request, session_id)
+        if data["stream"]:
+            turn = await services.turn_open(session=session, content=data["content"])
+            return TurnStreamResponse(turn)
         user_message, reply = await services.message_post(session=session, content=data["content"])
         return Response(
             s.TurnSerializer({"user_message": user_message, "assistant_message": reply}).data,

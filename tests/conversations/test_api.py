@@ -432,11 +432,6 @@ def test_message_limit_follows_the_setting(api, session, settings):
     assert post_json(api, path, {"content": "a" * 10}).status_code == 201
 
 
-def test_streaming_is_refused_until_it_exists(api, session):
-    path = f"/api/v1/sessions/{session.public_id}/messages"
-    v1_error(post_json(api, path, {"content": "hi", "stream": True}), 400)
-
-
 def test_a_second_message_while_a_reply_is_written_is_409(api, session):
     Message.objects.create(session=session, seq=1, role="user", content="hi")
     Message.objects.create(session=session, seq=2, role="assistant", status="streaming")

@@ -1,0 +1,108 @@
+"""A chat turn as Server-Sent Events: `message`, `delta`…, then one `done` or `error`.
+
+The view opens the turn first (so 404, 409 and the like are still HTTP statuses); the
+response then runs it. One task drives the turn and hands its events over a queue, so the
+stream can send a `: ping` comment while the model is silent without cancelling anything.
+When the visitor goes away, Django cancels the response: the turn's task is cancelled too,
+which stores the reply as `interrupted` and closes the upstream request.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+
+from django.conf import settings
+from django.http import StreamingHttpResponse
+
+from conversations import services
+from conversations.api.serializers import MessageSerializer
+from conversations.models import Message
+
+logger = logging.getLogger(__name__)
+
+PING = b": ping\n\n"
+_END = object()
+
+
+def sse(event: str, data: dict) -> bytes:
+    """One event in the wire format; JSON keeps the data on one line."""
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+def event_bytes(event: services.TurnEvent) -> bytes:
+    if event.kind == "delta":
+        return sse("delta", {"text": event.text})
+    if event.kind == "error":
+        error = event.error
+        return sse(
+            "error", {"code": error.code, "message": str(error), "retryable": error.retryable}
+        )
+    return sse(event.kind, MessageSerializer(event.message).data)  # message, done
+
+
+INTERNAL_ERROR = sse(
+    "error",
+    {
+        "code": "internal_error",
+        "message": "The reply failed on the server; try again.",
+        "retryable": True,
+    },
+)
+
+
+class TurnStreamResponse(StreamingHttpResponse):
+    """`text/event-stream` for one opened turn."""
+
+    def __init__(self, turn: services.Turn):
+        self.turn = turn
+        self.started = False
+        super().__init__(self._events(), content_type="text/event-stream")
+        self["Cache-Control"] = "no-cache"
+        self["X-Accel-Buffering"] = "no"  # nginx: pass each event on as it comes
+
+    async def _events(self) -> AsyncIterator[bytes]:
+        self.started = True
+        queue: asyncio.Queue = asyncio.Queue()
+
+        async def drive() -> None:
+            try:
+                async with contextlib.aclosing(services.turn_run(self.turn)) as events:
+                    async for event in events:
+                        queue.put_nowait(event_bytes(event))
+            except Exception:
+                # turn_run stores every model failure itself; this is our own (a database
+                # error while storing): the visitor still gets the one final event.
+                logger.exception("a streamed turn failed")
+                queue.put_nowait(INTERNAL_ERROR)
+            finally:
+                queue.put_nowait(_END)
+
+        task = asyncio.ensure_future(drive())
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(settings.CHATKIT_STREAM_PING_SECONDS):
+                        item = await queue.get()
+                except TimeoutError:
+                    yield PING  # the model is quiet; keep idle proxies from closing us
+                    continue
+                if item is _END:
+                    break
+                yield item
+        finally:
+            # The visitor left (Django cancels the response) or the stream ended: either way
+            # the turn is over. Cancelling its task stores the reply as interrupted (when it
+            # was still being written) and closes the upstream request.
+            task.cancel()
+            await asyncio.wait({task})
+
+    def close(self) -> None:
+        # Runs in a worker thread once the response is done. A stream that never started
+        # (the visitor left before its first byte) still has a reply marked `streaming`.
+        if not self.started:
+            services.reply_finish(
+                reply=self.turn.reply, content="", status=Message.Status.INTERRUPTED
+            )
+        super().close()

@@ -1,0 +1,139 @@
+"""The streamed reply in-process: event order and shapes, and what stays an HTTP status.
+
+The faults, disconnects and concurrency run against a real uvicorn in tests/test_stream_live.py.
+"""
+
+import json
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
+from django.test import AsyncClient
+
+from conversations.models import Message, Session
+from tests.sse import parse_text
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+async def close_executor_connections():
+    yield
+    await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
+def session(default_assistant):
+    return Session.objects.create(assistant=default_assistant)
+
+
+async def post_stream(session_id: str, body: dict, **headers):
+    client = AsyncClient()
+    return await client.post(
+        f"/api/v1/sessions/{session_id}/messages",
+        data=json.dumps(body),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+async def read_all(response) -> str:
+    return b"".join([part async for part in response.streaming_content]).decode()
+
+
+async def test_events_come_in_order_and_the_reply_stored_is_the_deltas(fake_llm, session):
+    fake_llm.configure(reply_tokens=5)
+    response = await post_stream(session.public_id, {"content": "Hello?", "stream": True})
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/event-stream"
+    assert response["Cache-Control"] == "no-cache"
+    assert response["X-Accel-Buffering"] == "no"
+    events = parse_text(await read_all(response))
+    names = [event.name for event in events]
+    assert names == ["message", "delta", "delta", "delta", "delta", "delta", "done"]
+
+    user, *deltas, done = events
+    assert user.data["seq"] == 1 and user.data["role"] == "user"
+    assert user.data["content"] == "Hello?" and user.data["status"] == "complete"
+    text = "".join(delta.data["text"] for delta in deltas)
+    assert text == "tok0 tok1 tok2 tok3 tok4"
+    reply = done.data
+    assert reply["seq"] == 2 and reply["role"] == "assistant" and reply["status"] == "complete"
+    assert reply["content"] == text and reply["finish_reason"] == "stop"
+    assert reply["usage"]["completion_tokens"] == 5 and reply["usage"]["prompt_tokens"] > 0
+    assert reply["ttft_ms"] is not None and reply["duration_ms"] >= reply["ttft_ms"]
+
+    stored = await Message.objects.aget(session=session, seq=2)
+    assert stored.content == text and stored.status == "complete"
+    assert stored.completion_tokens == 5 and stored.ttft_ms == reply["ttft_ms"]
+
+
+async def test_the_demo_responder_streams_word_by_word(default_assistant, settings):
+    settings.OPENAI_API_KEY = ""
+    session = await Session.objects.acreate(assistant=default_assistant)
+    response = await post_stream(session.public_id, {"content": "Hi there", "stream": True})
+    events = parse_text(await read_all(response))
+
+    deltas = [event.data["text"] for event in events if event.name == "delta"]
+    assert len(deltas) > 10 and deltas[0] == "[Demo "
+    assert events[-1].name == "done" and events[-1].data["content"] == "".join(deltas)
+    assert events[-1].data["model"] == "demo"
+
+
+async def test_a_model_failure_is_one_error_event_after_the_200(fake_llm, session):
+    fake_llm.configure(fault="status", fault_status=500)
+    response = await post_stream(session.public_id, {"content": "Hello?", "stream": True})
+
+    assert response.status_code == 200
+    events = parse_text(await read_all(response))
+    assert [event.name for event in events] == ["message", "error"]
+    assert events[-1].data == {
+        "code": "upstream_error",
+        "message": "The model server failed (HTTP 500).",
+        "retryable": True,
+    }
+    stored = await Message.objects.aget(session=session, seq=2)
+    assert (stored.status, stored.error_code) == ("error", "upstream_error")
+
+
+async def test_a_second_message_while_one_streams_is_409_before_any_stream(session):
+    await Message.objects.acreate(session=session, seq=1, role="user", content="hi")
+    await Message.objects.acreate(session=session, seq=2, role="assistant", status="streaming")
+
+    response = await post_stream(session.public_id, {"content": "again", "stream": True})
+
+    assert response.status_code == 409
+    assert response["Content-Type"] == "application/json"
+    assert json.loads(response.content)["error"]["code"] == "reply_in_progress"
+
+
+@pytest.mark.parametrize(
+    ("session_id", "body", "status"),
+    [
+        ("nope-not-a-session-id-at-all-000", {"content": "hi", "stream": True}, 404),
+        (None, {"content": "", "stream": True}, 400),
+        (None, {"content": "a" * 1001, "stream": True}, 400),
+        (None, {"content": "hi", "stream": "true"}, 400),
+        (None, {"content": "hi", "stream": 1}, 400),
+        (None, {"content": "a" * 70_000, "stream": True}, 413),
+    ],
+)
+async def test_what_is_known_before_the_stream_is_an_http_status(session, session_id, body, status):
+    response = await post_stream(session_id or session.public_id, body)
+
+    assert response.status_code == status
+    assert json.loads(response.content)["error"]["code"]
+    assert not await Message.objects.filter(session=session).aexists()
+
+
+async def test_an_origin_the_assistant_does_not_allow_is_403_before_any_stream(session):
+    session.assistant.allowed_origins = ["https://shop.example"]
+    await session.assistant.asave()
+
+    response = await post_stream(
+        session.public_id, {"content": "hi", "stream": True}, origin="https://blog.example"
+    )
+
+    assert response.status_code == 403
+    assert not await Message.objects.filter(session=session).aexists()
