@@ -1,0 +1,40 @@
+"""`manage.py delete_session ID [ID ...]`: erase conversations, e.g. on a visitor's request."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from conversations import selectors, services
+from conversations.exceptions import ReplyInFlight, SessionNotFound
+
+
+class Command(BaseCommand):
+    help = (
+        "Delete the given conversations and all their messages, by the id the visitor's "
+        "browser holds. Fails (and keeps it) when a reply is still being written in one."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("ids", nargs="+", metavar="ID", help="A conversation's id.")
+
+    def handle(self, *args, ids, **options):
+        # Only the ids typed here are ever printed: nothing of what the conversations hold.
+        ids = list(dict.fromkeys(ids))
+        missing, in_flight = [], []
+        for public_id in ids:
+            try:
+                services.session_delete(session=selectors.session_get(public_id=public_id))
+            except SessionNotFound:
+                missing.append(public_id)
+            except ReplyInFlight:
+                in_flight.append(public_id)
+            else:
+                self.stdout.write(f"deleted: {public_id}")
+        for public_id in missing:
+            self.stderr.write(f"not found (never existed or already deleted): {public_id}")
+        for public_id in in_flight:
+            self.stderr.write(f"not deleted, a reply is being written: {public_id}")
+        if missing or in_flight:
+            raise CommandError(
+                f"{len(missing) + len(in_flight)} of {len(ids)} conversations not deleted"
+                + (" (run again once the reply has ended)" if in_flight else "")
+                + "."
+            )

@@ -1,0 +1,94 @@
+"""`manage.py purge_sessions`: delete conversations idle for longer than the retention period."""
+
+import re
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from conversations import services
+from conversations.exceptions import ChatKitError
+
+_AGE = re.compile(r"([0-9]+)([mhdw])")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def parse_age(value: str) -> timedelta:
+    """An age such as `45m`, `12h`, `30d` or `2w`."""
+    match = _AGE.fullmatch(value.strip())
+    if match is None:
+        raise CommandError(f"--older-than {value!r}: use a number and a unit, like 45m, 12h, 30d.")
+    try:
+        return timedelta(**{_UNITS[match[2]]: int(match[1])})
+    except OverflowError:
+        raise CommandError(f"--older-than {value!r} is too large.") from None
+
+
+class Command(BaseCommand):
+    help = (
+        "Delete conversations (with their messages) whose last activity is older than the "
+        "given age, in batches. Conversations with a reply still being written are kept."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--older-than",
+            metavar="AGE",
+            help="Idle for longer than this: 45m, 12h, 30d, 2w "
+            f"(default: CHATKIT_RETENTION_DAYS, now {settings.CHATKIT_RETENTION_DAYS}d).",
+        )
+        parser.add_argument(
+            "--assistant", metavar="SLUG", help="Only this assistant's conversations."
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Count what would be deleted; delete nothing."
+        )
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=services.PURGE_BATCH_SIZE,
+            metavar="N",
+            help=f"Conversations per transaction (default {services.PURGE_BATCH_SIZE}, "
+            f"at most {services.PURGE_MAX_BATCH_SIZE}).",
+        )
+
+    def handle(self, *args, older_than, assistant, dry_run, batch_size, verbosity, **options):
+        if older_than is None:
+            if settings.CHATKIT_RETENTION_DAYS < 1:
+                raise CommandError(
+                    "CHATKIT_RETENTION_DAYS must be 1 or more; or give --older-than."
+                )
+            age = timedelta(days=settings.CHATKIT_RETENTION_DAYS)
+        else:
+            age = parse_age(older_than)
+        done = "would delete" if dry_run else "deleted"
+
+        def progress(batch: services.PurgeReport, total: services.PurgeReport) -> None:
+            if verbosity >= 1:
+                kept = f", kept {batch.in_flight} (reply in flight)" if batch.in_flight else ""
+                self.stdout.write(
+                    f"batch {total.batches}: {done} {_count(batch.sessions, 'conversation')}, "
+                    f"{_count(batch.messages, 'message')}{kept}"
+                )
+
+        try:
+            report = services.session_purge(
+                older_than=age,
+                assistant_slug=assistant,
+                batch_size=batch_size,
+                dry_run=dry_run,
+                on_batch=progress,
+            )
+        except ChatKitError as exc:
+            raise CommandError(exc.message) from None
+        scope = f" (assistant {assistant})" if assistant else ""
+        self.stdout.write(
+            f"{'Dry run: ' if dry_run else ''}{done} {_count(report.sessions, 'conversation')} "
+            f"and {_count(report.messages, 'message')} last active before "
+            f"{report.cutoff:%Y-%m-%d %H:%M:%S %Z}{scope}; "
+            f"kept {report.in_flight} with a reply in flight."
+        )
