@@ -137,3 +137,18 @@ async def test_an_origin_the_assistant_does_not_allow_is_403_before_any_stream(s
 
     assert response.status_code == 403
     assert not await Message.objects.filter(session=session).aexists()
+
+
+async def test_a_stream_that_never_started_is_closed_as_interrupted(fake_llm, session):
+    # The visitor left before the first byte: Django closes the response without reading it.
+    response = await post_stream(session.public_id, {"content": "Hello?", "stream": True})
+    assert response.status_code == 200
+    assert await Message.objects.filter(session=session, status="streaming").aexists()
+
+    await sync_to_async(response.close)()
+
+    stopped = await Message.objects.aget(session=session, seq=2)
+    assert (stopped.status, stopped.content) == ("interrupted", "")
+    assert fake_llm.requests == []  # the model was never asked
+    again = await post_stream(session.public_id, {"content": "Back", "stream": True})
+    assert parse_text(await read_all(again))[-1].name == "done"
