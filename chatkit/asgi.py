@@ -32,3 +32,7 @@ class ChatKitASGIHandler(ASGIHandler):
 
 django.setup(set_prefix=False)
 application = ChatKitASGIHandler()
+
+from conversations import metrics  # noqa: E402 (needs the settings loaded)
+
+metrics.forget_dead_processes()  # of workers that ran before this one, in a shared directory

@@ -213,6 +213,8 @@ CHATKIT_REPLY_TIMEOUT = env.float("CHATKIT_REPLY_TIMEOUT", default=300.0)
 CHATKIT_DEMO_DELAY = env.float("CHATKIT_DEMO_DELAY", default=0.04)
 # Seconds between `: ping` comments on an open stream, so idle proxies keep it.
 CHATKIT_STREAM_PING_SECONDS = env.float("CHATKIT_STREAM_PING_SECONDS", default=15.0)
+# The bearer token Prometheus sends to scrape /metrics; unset, /metrics does not exist.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # `manage.py purge_sessions` deletes conversations idle for longer than this by default.
 CHATKIT_RETENTION_DAYS = env.int("CHATKIT_RETENTION_DAYS", default=30)
 
@@ -226,7 +228,7 @@ if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     # Probes talk plain HTTP inside the cluster.
-    SECURE_REDIRECT_EXEMPT = [r"^health(/|$)"]
+    SECURE_REDIRECT_EXEMPT = [r"^health(/|$)", r"^metrics$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
@@ -247,6 +249,8 @@ if not DEBUG:
             "CORS_ALLOWED_ORIGINS entries must be origins like https://www.example.com, not "
             + ", ".join(_bad_origins)
         )
+    if METRICS_TOKEN and len(METRICS_TOKEN) < 32:
+        _problems.append("METRICS_TOKEN must be a random value of 32+ characters when set")
     if "*" in ALLOWED_HOSTS:
         _problems.append("ALLOWED_HOSTS must not be '*'")
     if _problems:
@@ -257,25 +261,34 @@ if not DEBUG:
 # --- Logging --------------------------------------------------------------------------------
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+# `text` for people reading a terminal, `json` (one object per line) for log collectors.
+LOG_FORMAT = env.str("LOG_FORMAT", default="text").lower()
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}.")
+# Log what visitors and the model wrote with each turn (off: only numbers are logged).
+CHATKIT_LOG_CONTENT = env.bool("CHATKIT_LOG_CONTENT", default=False)
 LOGGING = {
     "version": 1,
     # uvicorn's and Django's own loggers keep working.
     "disable_existing_loggers": False,
     "filters": {"redact_session_ids": {"()": "chatkit.logging.RedactSessionIds"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "chatkit.logging.JsonFormatter"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            "formatter": LOG_FORMAT,
             "filters": ["redact_session_ids"],
         },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
-        # uvicorn's access log prints paths, and so session ids: through our filter too.
+        # uvicorn's own lines in the same format; its access log prints paths, and so
+        # session ids: through our filter too.
+        "uvicorn": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "uvicorn.access": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
     },
 }

@@ -15,7 +15,9 @@ upstream request is closed at once). Each database step is a short sync function
 
 import asyncio
 import contextlib
+import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ from django.db.models import Case, Exists, F, Max, OuterRef, QuerySet, Value, Wh
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from conversations import llm, policy, selectors
+from conversations import llm, metrics, policy, selectors
 from conversations.db import db_step
 from conversations.exceptions import (
     AssistantNotFound,
@@ -191,8 +193,8 @@ def turn_begin(*, session: Session, content: str) -> Turn:
 
 
 def reply_finish(
+    turn: Turn,
     *,
-    reply: Message,
     content: str,
     status: str,
     model: str = "",
@@ -203,11 +205,12 @@ def reply_finish(
     duration_ms: int | None = None,
     error_code: str = "",
 ) -> Message:
-    """Store how a reply ended: its text, status, usage and timings.
+    """Store how a turn's reply ended: its text, status, usage and timings; log and count it.
 
     Only a reply still `streaming` is written: one whose conversation was deleted meanwhile,
-    or that was already ended, is left as it is.
+    or that was already ended, is left as it is (and not counted twice).
     """
+    reply = turn.reply
     reply.content = content
     reply.status = status
     reply.model = model or reply.model
@@ -228,23 +231,48 @@ def reply_finish(
         duration_ms=duration_ms,
         error_code=error_code,
     )
-    # One line per turn: numbers, never the text people wrote, nor the session's secret id.
-    logger.info(
-        "turn ended: assistant=%s session=%s seq=%s status=%s model=%s prompt_tokens=%s "
-        "completion_tokens=%s ttft_ms=%s duration_ms=%s error=%s%s",
-        reply.session.assistant.slug,
-        reply.session_id,
-        reply.seq,
-        status,
-        reply.model,
-        prompt_tokens,
-        completion_tokens,
-        ttft_ms,
-        duration_ms,
-        error_code or "-",
-        "" if stored else " (not stored: the conversation was deleted or the reply ended)",
-    )
+    _turn_log(turn, stored=bool(stored))
+    if stored:
+        metrics.turn_observe(reply, assistant=turn.user_message.session.assistant.slug)
     return reply
+
+
+def _turn_log(turn: Turn, *, stored: bool) -> None:
+    """One line per turn: numbers, and the conversation's database id, never its secret id.
+
+    What people wrote is logged only with CHATKIT_LOG_CONTENT=true.
+    """
+    reply = turn.reply
+    fields: dict[str, Any] = {
+        "assistant": turn.user_message.session.assistant.slug,
+        "session": reply.session_id,
+        "seq": reply.seq,
+        "status": reply.status,
+        "model": reply.model,
+        "prompt_tokens": reply.prompt_tokens,
+        "completion_tokens": reply.completion_tokens,
+        "ttft_ms": reply.ttft_ms,
+        "duration_ms": reply.duration_ms,
+        "error": reply.error_code or None,
+    }
+    if not stored:
+        fields["not_stored"] = "the conversation was deleted or the reply had ended"
+    if settings.CHATKIT_LOG_CONTENT:
+        fields["question"] = turn.user_message.content
+        fields["reply"] = reply.content
+    text = " ".join(f"{key}={_logfmt(value)}" for key, value in fields.items())
+    logger.info("turn ended: %s", text, extra={"turn": fields})
+
+
+_BARE = re.compile(r"[\w.:/@+-]*")
+
+
+def _logfmt(value: Any) -> str:
+    """A value as logfmt writes it: bare when it can be, else quoted as JSON."""
+    if value is None:
+        return "-"
+    text = str(value)
+    return text if _BARE.fullmatch(text) else json.dumps(text, ensure_ascii=False)
 
 
 # Clean-ups that must finish even when the task that started them is cancelled (again):
@@ -295,7 +323,7 @@ async def turn_open(*, session: Session, content: str) -> Turn:
 
 async def turn_close(turn: Turn) -> None:
     """End a turn whose reply is still in flight as `interrupted`; a no-op once it ended."""
-    await db_step(reply_finish)(reply=turn.reply, content="", status=Message.Status.INTERRUPTED)
+    await db_step(reply_finish)(turn, content="", status=Message.Status.INTERRUPTED)
 
 
 async def turn_run(turn: Turn) -> AsyncIterator[TurnEvent]:
@@ -344,7 +372,7 @@ async def turn_run(turn: Turn) -> AsyncIterator[TurnEvent]:
                 parts.append(chunk.text)
                 yield TurnEvent("delta", text=chunk.text)
         reply = await db_step(reply_finish)(
-            reply=turn.reply,
+            turn,
             content="".join(parts),
             status=Message.Status.COMPLETE,
             model=finish.model,
@@ -358,7 +386,7 @@ async def turn_run(turn: Turn) -> AsyncIterator[TurnEvent]:
         yield TurnEvent("done", message=reply)
     except llm.LLMError as exc:
         reply = await db_step(reply_finish)(
-            reply=turn.reply,
+            turn,
             content="".join(parts),
             status=Message.Status.ERROR,
             ttft_ms=ttft_ms,
@@ -372,7 +400,7 @@ async def turn_run(turn: Turn) -> AsyncIterator[TurnEvent]:
             # The consumer left: it closed the generator, or its task was cancelled.
             await _see_through(
                 db_step(reply_finish)(
-                    reply=turn.reply,
+                    turn,
                     content="".join(parts),
                     status=Message.Status.INTERRUPTED,
                     ttft_ms=ttft_ms,

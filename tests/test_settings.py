@@ -57,12 +57,19 @@ def test_production_refuses_to_start_without(missing, complaint):
         {"SECRET_KEY": "short"},
         {"SECRET_KEY": "django-insecure-" + "x" * 60},
         {"ALLOWED_HOSTS": "*"},
+        {"METRICS_TOKEN": "guessable"},
     ],
 )
 def test_production_refuses_insecure_values(insecure):
     result = run_django("import django; django.setup()", **(PRODUCTION | insecure))
     assert result.returncode != 0
     assert "Refusing to start" in result.stderr
+
+
+def test_an_unknown_log_format_is_refused():
+    result = run_django("import django; django.setup()", **PRODUCTION, LOG_FORMAT="xml")
+    assert result.returncode != 0
+    assert "LOG_FORMAT must be text or json" in result.stderr
 
 
 def test_production_passes_the_deploy_check_without_warnings():

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from django.conf import settings
 from django.http import StreamingHttpResponse
 
-from conversations import services
+from conversations import metrics, services
 from conversations.api.serializers import MessageSerializer
 from conversations.models import Message
 
@@ -64,6 +64,7 @@ class TurnStreamResponse(StreamingHttpResponse):
 
     async def _events(self) -> AsyncIterator[bytes]:
         self.started = True
+        metrics.OPEN_STREAMS.inc()
         queue: asyncio.Queue = asyncio.Queue()
 
         async def drive() -> None:
@@ -97,12 +98,11 @@ class TurnStreamResponse(StreamingHttpResponse):
             # was still being written) and closes the upstream request.
             task.cancel()
             await asyncio.wait({task})
+            metrics.OPEN_STREAMS.dec()
 
     def close(self) -> None:
         # Runs in a worker thread once the response is done. A stream that never started
         # (the visitor left before its first byte) still has a reply marked `streaming`.
         if not self.started:
-            services.reply_finish(
-                reply=self.turn.reply, content="", status=Message.Status.INTERRUPTED
-            )
+            services.reply_finish(self.turn, content="", status=Message.Status.INTERRUPTED)
         super().close()

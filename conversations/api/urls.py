@@ -6,6 +6,7 @@ from conversations.api import errors, views
 urlpatterns = [
     path("health", views.HealthView.as_view(), name="health"),
     path("health/ready", views.ReadyView.as_view(), name="health-ready"),
+    path("metrics", views.metrics_view, name="metrics"),
     path("api/create-session", views.SeedCreateSessionView.as_view(), name="seed-create-session"),
     path("api/chat", views.SeedChatView.as_view(), name="seed-chat"),
     path("api/v1/assistants/<slug:slug>", views.AssistantConfigView.as_view(), name="assistant"),

@@ -8,9 +8,13 @@ visitor's bearer secret, so a logged-in staff member is treated like any visitor
 import time
 
 from adrf.views import APIView as AsyncAPIView
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
+from django.http import HttpResponse, HttpResponseNotFound
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
+from django.views.decorators.http import require_GET
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -19,12 +23,13 @@ from drf_spectacular.utils import (
     extend_schema,
     inline_serializer,
 )
+from prometheus_client import CONTENT_TYPE_LATEST
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chatkit import STARTED_AT
-from conversations import policy, selectors, services
+from conversations import metrics, policy, selectors, services
 from conversations.api import serializers as s
 from conversations.api.streams import TurnStreamResponse
 from conversations.db import db_step
@@ -131,6 +136,20 @@ def _check_cache() -> str:
         return "ok" if cache.get("chatkit:ready") == "1" else "error: value lost"
     except Exception as exc:
         return f"error: {exc.__class__.__name__}"
+
+
+@require_GET
+def metrics_view(request):
+    """Prometheus metrics, for a scraper holding METRICS_TOKEN; absent without one."""
+    token = settings.METRICS_TOKEN
+    if not token:
+        return HttpResponseNotFound("Not Found\n", content_type="text/plain")
+    scheme, _, offered = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not constant_time_compare(offered.strip(), token):
+        response = HttpResponse("Unauthorized\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)
 
 
 # --- The seed's wire format ----------------------------------------------------------------

@@ -206,13 +206,13 @@ def test_a_turn_on_a_deleted_session_is_not_found(session):
 def test_a_reply_ending_after_its_conversation_was_deleted_is_dropped_quietly(session):
     turn = services.turn_begin(session=session, content="hi")
     Session.objects.filter(pk=session.pk).delete()
-    services.reply_finish(reply=turn.reply, content="late", status=Message.Status.COMPLETE)
+    services.reply_finish(turn, content="late", status=Message.Status.COMPLETE)
     assert not Message.objects.exists()
 
 
 def test_a_reply_is_ended_once(session):
     turn = services.turn_begin(session=session, content="hi")
-    services.reply_finish(reply=turn.reply, content="", status="error", error_code="abandoned")
-    services.reply_finish(reply=turn.reply, content="late", status=Message.Status.COMPLETE)
+    services.reply_finish(turn, content="", status="error", error_code="abandoned")
+    services.reply_finish(turn, content="late", status=Message.Status.COMPLETE)
     stored = Message.objects.get(pk=turn.reply.pk)
     assert (stored.status, stored.content) == ("error", "")
