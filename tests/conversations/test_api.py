@@ -788,6 +788,11 @@ def test_the_schema_describes_every_endpoint(api):
     }
     turn = paths["/api/v1/sessions/{session_id}/messages"]["post"]
     assert {"201", "409", "502", "504"} <= set(turn["responses"])
+    assert "text/event-stream" in turn["responses"]["200"]["content"]
+    assert "`done`" in turn["description"] and "`error`" in turn["description"]
+    stream = turn["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    request = response.json()["components"]["schemas"][stream.rsplit("/", 1)[-1]]
+    assert request["properties"]["stream"]["type"] == "boolean"
 
 
 def test_the_docs_page_uses_no_cdn(api):
