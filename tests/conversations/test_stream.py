@@ -152,3 +152,13 @@ async def test_a_stream_that_never_started_is_closed_as_interrupted(fake_llm, se
     assert fake_llm.requests == []  # the model was never asked
     again = await post_stream(session.public_id, {"content": "Back", "stream": True})
     assert parse_text(await read_all(again))[-1].name == "done"
+
+
+async def test_a_stream_carries_cors_headers_for_an_embedding_site(fake_llm, session):
+    response = await post_stream(
+        session.public_id, {"content": "Hi", "stream": True}, origin="https://shop.example"
+    )
+
+    assert response.status_code == 200
+    assert response["Access-Control-Allow-Origin"] == "https://shop.example"
+    assert parse_text(await read_all(response))[-1].name == "done"
