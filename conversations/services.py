@@ -548,7 +548,12 @@ def _purge_batch(
 ) -> PurgeReport:
     """Delete one batch of idle conversations (by id) and their messages, in one transaction."""
     batch = PurgeReport(cutoff=cutoff, dry_run=dry_run)
-    rows = idle.filter(pk__in=ids).annotate(busy=reply_in_flight).values_list("pk", "busy")
+    rows = (
+        idle.filter(pk__in=ids)
+        .annotate(busy=reply_in_flight)
+        .order_by("pk")  # one lock order for every purge, and no sort by the model's ordering
+        .values_list("pk", "busy")
+    )
     if dry_run:
         rows = list(rows)
         doomed = [pk for pk, busy in rows if not busy]
