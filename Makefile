@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format migrate superuser fake-llm clean
+.PHONY: run test lint format migrate superuser fake-llm bench-purge clean
 
 # The virtualenv is rebuilt only when a requirements file changes.
 $(BIN)/python:
@@ -55,6 +55,12 @@ superuser: $(VENV)/.runtime
 ## then run with OPENAI_API_KEY=fake OPENAI_BASE_URL=http://127.0.0.1:8001/v1 make run
 fake-llm: $(VENV)/.dev
 	$(BIN)/python -m tests.fakes.openai_server --port 8001 --ttft 0.3 --itl 0.03
+
+## bench-purge: fill a PostgreSQL database of its own (BENCH_DATABASE_URL, default
+## postgres://postgres@127.0.0.1:5432/chatkit_bench) with 100,000 conversations and 1,000,000
+## messages, time the admin's search with and without its index, then time purge_sessions.
+bench-purge: $(VENV)/.runtime
+	$(BIN)/python bench/purge.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles
