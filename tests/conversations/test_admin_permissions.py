@@ -1,0 +1,129 @@
+"""Who may do what in the conversation admin: reviewers read and export, only those with the
+delete permission delete, and people who are not staff get nothing at all."""
+
+import pytest
+
+from conversations.models import Message, Session
+from tests.conversations.admin_data import REVIEWERS, conversation, reply, staff_member, visitor
+
+pytestmark = pytest.mark.django_db
+
+LIST = "/admin/conversations/session/"
+OVERVIEW = LIST + "overview/"
+
+
+@pytest.fixture
+def talk(assistant):
+    return conversation(
+        assistant,
+        visitor("Where is my parcel?"),
+        reply("On its way."),
+        title="Where is my parcel?",
+    )
+
+
+@pytest.fixture
+def reviewer(client, django_user_model):
+    client.force_login(
+        staff_member(django_user_model, "reviewer", groups=[REVIEWERS], is_staff=True)
+    )
+    return client
+
+
+def page_of(session: Session) -> str:
+    return f"{LIST}{session.pk}/change/"
+
+
+def action(client, name: str, session: Session, **extra):
+    data = {"action": name, "_selected_action": [session.pk], "index": 0, **extra}
+    return client.post(LIST, data)
+
+
+def test_a_reviewer_lists_searches_reads_and_sees_the_overview(reviewer, talk):
+    listing = reviewer.get(LIST)
+    assert listing.status_code == 200 and "Where is my parcel?" in listing.content.decode()
+    found = reviewer.get(LIST, {"q": "parcel"})
+    assert "Where is my parcel?" in found.content.decode()
+    assert "Where is my parcel?" not in reviewer.get(LIST, {"q": "refund"}).content.decode()
+
+    page = reviewer.get(page_of(talk))
+    assert page.status_code == 200
+    assert "On its way." in page.content.decode()
+    assert reviewer.get(OVERVIEW).status_code == 200
+    assert OVERVIEW in reviewer.get("/admin/").content.decode()
+    # Assistants too, read-only.
+    assert (
+        reviewer.get(f"/admin/conversations/assistant/{talk.assistant.pk}/change/").status_code
+        == 200
+    )
+
+
+def test_a_reviewer_exports(reviewer, talk):
+    for fmt in ["jsonl", "csv"]:
+        response = action(reviewer, f"export_{fmt}", talk)
+        assert response.status_code == 200
+        assert response.streaming
+
+
+def test_a_reviewer_cannot_change_or_delete(reviewer, talk):
+    listing = reviewer.get(LIST).content.decode()
+    assert 'value="delete_selected"' not in listing
+    assert 'value="export_csv"' in listing
+
+    assert reviewer.post(page_of(talk), {"title": "Changed"}).status_code == 403
+    assert reviewer.get(f"{LIST}{talk.pk}/delete/").status_code == 403
+    assert reviewer.post(f"{LIST}{talk.pk}/delete/", {"post": "yes"}).status_code == 403
+    refused = action(reviewer, "delete_selected", talk, post="yes")
+    assert refused.status_code == 302  # back to the list: the action is not one of theirs
+    assert "No action selected." in reviewer.get(LIST).content.decode()
+    assistant_page = f"/admin/conversations/assistant/{talk.assistant.pk}/change/"
+    assert reviewer.post(assistant_page, {"name": "Renamed"}).status_code == 403
+
+    talk.refresh_from_db()
+    assert talk.title == "Where is my parcel?"
+    assert talk.messages.count() == 2
+
+
+@pytest.mark.parametrize("is_staff", [False, True])
+def test_without_staff_status_and_permission_nothing_is_shown(
+    client, django_user_model, talk, is_staff
+):
+    client.force_login(staff_member(django_user_model, "visitor", is_staff=is_staff))
+    for path in [LIST, page_of(talk), OVERVIEW]:
+        response = client.get(path)
+        if is_staff:  # staff, but no permission on conversations
+            assert response.status_code == 403, path
+        else:
+            assert response.status_code == 302, path
+            assert response["Location"].startswith("/admin/login/")
+    exported = action(client, "export_jsonl", talk)
+    assert exported.status_code in (302, 403)
+    assert not exported.streaming
+    assert OVERVIEW not in client.get("/admin/", follow=True).content.decode()
+
+
+def test_anonymous_visitors_are_sent_to_the_login(client, talk):
+    for path in [LIST, page_of(talk), OVERVIEW]:
+        response = client.get(path)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/admin/login/")
+
+
+def test_a_superuser_deletes_conversations_with_their_messages(admin_client, assistant, talk):
+    other = conversation(assistant, visitor("keep me"), title="Keep")
+
+    confirm = action(admin_client, "delete_selected", talk)
+    assert confirm.status_code == 200
+    assert "Are you sure you want to delete the selected conversation?" in confirm.content.decode()
+    assert talk.public_id not in confirm.content.decode()
+    done = action(admin_client, "delete_selected", talk, post="yes")
+
+    assert done.status_code == 302
+    assert not Session.objects.filter(pk=talk.pk).exists()
+    assert not Message.objects.filter(session_id=talk.pk).exists()
+    assert Session.objects.filter(pk=other.pk).exists()
+
+
+def test_a_superuser_deletes_one_conversation_from_its_page(admin_client, talk):
+    assert admin_client.post(f"{LIST}{talk.pk}/delete/", {"post": "yes"}).status_code == 302
+    assert not Message.objects.filter(session_id=talk.pk).exists()
