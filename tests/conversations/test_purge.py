@@ -52,7 +52,7 @@ def purge(*args: str) -> tuple[str, str]:
 def delete_sessions(*ids: str) -> tuple[str, str, CommandError | None]:
     out, err = io.StringIO(), io.StringIO()
     try:
-        call_command("delete_session", *ids, stdout=out, stderr=err)
+        call_command("delete_session", "--", *ids, stdout=out, stderr=err)
     except CommandError as exc:
         return out.getvalue(), err.getvalue(), exc
     return out.getvalue(), err.getvalue(), None
@@ -440,6 +440,19 @@ def test_delete_session_prints_nothing_but_the_ids_typed(session, assistant):
         f"not deleted, a reply is being written: {busy.public_id}",
     ]
     assert bystander.public_id not in out + err
+
+
+def test_an_id_that_begins_with_a_dash_goes_after_a_double_dash(assistant):
+    session = Session.objects.create(assistant=assistant, public_id="-" + "a" * 31)
+    out, err = io.StringIO(), io.StringIO()
+
+    with pytest.raises(CommandError, match="the following arguments are required: ID"):
+        call_command("delete_session", session.public_id, stdout=out, stderr=err)
+    assert remaining(session) == [session]
+
+    call_command("delete_session", "--", session.public_id, stdout=out, stderr=err)
+    assert out.getvalue() == f"deleted: {session.public_id}\n"
+    assert remaining(session) == []
 
 
 def test_delete_session_needs_an_id():

@@ -12,8 +12,21 @@ class Command(BaseCommand):
         "browser holds. Fails (and keeps it) when a reply is still being written in one."
     )
 
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        # Ids are URL-safe base64, so one in 64 begins with "-" and would pass for an option.
+        kwargs.setdefault(
+            "epilog",
+            "An id may begin with '-': put '--' before the ids (delete_session -- ID ...).",
+        )
+        return super().create_parser(prog_name, subcommand, **kwargs)
+
     def add_arguments(self, parser):
-        parser.add_argument("ids", nargs="+", metavar="ID", help="A conversation's id.")
+        parser.add_argument(
+            "ids",
+            nargs="+",
+            metavar="ID",
+            help="A conversation's id (after '--' if it begins with '-').",
+        )
 
     def handle(self, *args, ids, **options):
         # Only the ids typed here are ever printed: nothing of what the conversations hold.
