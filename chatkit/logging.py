@@ -9,12 +9,17 @@ from datetime import UTC, datetime
 _SESSION_PATH = re.compile(r"(/sessions/)[A-Za-z0-9_-]{16,64}")
 
 
+# Search terms in URLs (the admin's ?q=): staff search conversations by a session id.
+_SEARCH_QUERY = re.compile(r"([?&]q=)[^&\s\"]*")
+
+
 class RedactSessionIds(logging.Filter):
-    """Replace session ids in log lines (Django's "Not Found: /path", access logs) with <id>."""
+    """Replace session ids in log lines (Django's "Not Found: /path", access logs) with <id>,
+    and search terms in URLs, where staff may have typed one, with <redacted>."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        redacted = _SESSION_PATH.sub(r"\1<id>", message)
+        redacted = _SEARCH_QUERY.sub(r"\1<redacted>", _SESSION_PATH.sub(r"\1<id>", message))
         if redacted != message:
             record.msg, record.args = redacted, None
         return True

@@ -116,3 +116,13 @@ def test_session_ids_never_reach_the_logs(server, default_assistant):
     assert server.wait_for_output("Not Found: /api/v1/sessions/<id>")
     assert server.wait_for_output('"DELETE /api/v1/sessions/<id> HTTP/1.1" 404')
     assert session_id not in "".join(server.output)
+
+
+def test_admin_searches_for_a_session_id_never_reach_the_logs(server, default_assistant):
+    session_id = httpx.post(f"{server.url}/api/v1/sessions", json={}).json()["id"]
+    # Staff look a conversation up by the id a visitor gave them (here not logged in: the
+    # admin redirects to its login page, with the search in the `next` URL too).
+    httpx.get(f"{server.url}/admin/conversations/session/", params={"q": session_id})
+
+    assert server.wait_for_output('"GET /admin/conversations/session/?q=<redacted> HTTP/1.1" 302')
+    assert session_id not in "".join(server.output)
