@@ -18,21 +18,39 @@ class ChatKitASGIHandler(ASGIHandler):
     Django gives every ASGI request a thread of its own for its sync work (middleware,
     signal receivers, `sync_to_async` calls), alive until the response ends. A chat turn
     lasts as long as the model writes, so 2,000 open streams would keep 2,000 idle threads.
-    Chat requests run their short sync steps on asgiref's one process-wide thread instead;
-    none of them blocks for long (each database step hands its connection back), and the
-    waiting is done on the event loop.
+    Chat requests run their brief sync hops (middleware, signals) on asgiref's process-wide
+    thread instead, and their database steps on a small pool of their own
+    (conversations.db); the waiting is done on the event loop.
+
+    It also closes the turn of a stream whose response was never sent: a visitor who leaves
+    between the view's return and the first byte cancels the request before Django would
+    close the response.
     """
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and CHAT_PATHS.match(scope["path"]):
-            await self.handle(scope, receive, send)
-        else:
+        if scope["type"] != "http" or not CHAT_PATHS.match(_app_path(scope)):
             await super().__call__(scope, receive, send)
+            return
+        streams = []
+        token = opened_streams.set(streams)
+        try:
+            await self.handle(scope, receive, send)
+        finally:
+            opened_streams.reset(token)
+            for stream in streams:
+                await stream.close_unsent()
+
+
+def _app_path(scope) -> str:
+    # Under `uvicorn --root-path /chat`, paths arrive with the prefix; Django strips it too.
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 django.setup(set_prefix=False)
 application = ChatKitASGIHandler()
 
-from conversations import metrics  # noqa: E402 (needs the settings loaded)
+from conversations import metrics  # noqa: E402 (these need the settings loaded)
+from conversations.api.streams import opened_streams  # noqa: E402
 
 metrics.forget_dead_processes()  # of workers that ran before this one, in a shared directory

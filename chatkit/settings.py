@@ -213,6 +213,16 @@ CHATKIT_REPLY_TIMEOUT = env.float("CHATKIT_REPLY_TIMEOUT", default=300.0)
 CHATKIT_DEMO_DELAY = env.float("CHATKIT_DEMO_DELAY", default=0.04)
 # Seconds between `: ping` comments on an open stream, so idle proxies keep it.
 CHATKIT_STREAM_PING_SECONDS = env.float("CHATKIT_STREAM_PING_SECONDS", default=15.0)
+# Threads per process for the chat pipeline's database steps (not one per stream).
+CHATKIT_DB_THREADS = env.int("CHATKIT_DB_THREADS", default=8)
+for _name in (
+    "OPENAI_FIRST_TOKEN_TIMEOUT",
+    "CHATKIT_REPLY_TIMEOUT",
+    "CHATKIT_STREAM_PING_SECONDS",
+    "CHATKIT_DB_THREADS",
+):
+    if not globals()[_name] > 0:
+        raise ImproperlyConfigured(f"{_name} must be a positive number.")
 # The bearer token Prometheus sends to scrape /metrics; unset, /metrics does not exist.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # `manage.py purge_sessions` deletes conversations idle for longer than this by default.

@@ -2,13 +2,21 @@
 
 import functools
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import AsyncToSync, sync_to_async
+from django.conf import settings
 from django.db import connections
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+# The threads database steps run on: a few for the whole process, whatever the number of
+# open streams. A step that waits (a locked row, a busy pool) holds up only its own thread.
+_executor = ThreadPoolExecutor(
+    max_workers=settings.CHATKIT_DB_THREADS, thread_name_prefix="chatkit-db"
+)
 
 
 def _release_connections() -> None:
@@ -20,11 +28,17 @@ def _release_connections() -> None:
             conn.close()
 
 
+def _called_from_sync_code() -> bool:
+    # Async code run by sync code through async_to_sync (Django's test client, a management
+    # command) must use that thread's connection: its open transaction is the caller's.
+    return getattr(AsyncToSync.executors, "current", None) is not None
+
+
 def db_step(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     """Wrap a sync database function for async callers; its connection is released after it.
 
-    A stream awaiting tokens must hold no connection: 2,000 open streams must not need 2,000
-    connections.
+    A stream awaiting tokens must hold no connection and no thread: 2,000 open streams must
+    not need 2,000 of either.
     """
 
     @functools.wraps(func)
@@ -34,4 +48,12 @@ def db_step(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
         finally:
             _release_connections()
 
-    return sync_to_async(run_and_release, thread_sensitive=True)
+    in_pool = sync_to_async(run_and_release, thread_sensitive=False, executor=_executor)
+    in_caller = sync_to_async(run_and_release, thread_sensitive=True)
+
+    @functools.wraps(func)
+    async def step(*args: P.args, **kwargs: P.kwargs) -> R:
+        run = in_caller if _called_from_sync_code() else in_pool
+        return await run(*args, **kwargs)
+
+    return step

@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 TITLE_CHARS = Session._meta.get_field("title").max_length
 USER_AGENT_CHARS = Session._meta.get_field("user_agent").max_length
 ORIGIN_CHARS = Session._meta.get_field("origin").max_length
+MODEL_CHARS = Message._meta.get_field("model").max_length
+FINISH_REASON_CHARS = Message._meta.get_field("finish_reason").max_length
 
 
 def ip_hash(ip: str) -> str:
@@ -208,36 +210,33 @@ def reply_finish(
     """Store how a turn's reply ended: its text, status, usage and timings; log and count it.
 
     Only a reply still `streaming` is written: one whose conversation was deleted meanwhile,
-    or that was already ended, is left as it is (and not counted twice).
+    or that was already ended, is left as it is (and neither logged nor counted twice).
     """
     reply = turn.reply
-    reply.content = content
-    reply.status = status
-    reply.model = model or reply.model
-    reply.finish_reason = finish_reason
-    reply.prompt_tokens = prompt_tokens
-    reply.completion_tokens = completion_tokens
-    reply.ttft_ms = ttft_ms
-    reply.duration_ms = duration_ms
-    reply.error_code = error_code
-    stored = Message.objects.filter(pk=reply.pk, status=Message.Status.STREAMING).update(
-        content=content,
-        status=status,
-        model=reply.model,
-        finish_reason=finish_reason,
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        ttft_ms=ttft_ms,
-        duration_ms=duration_ms,
-        error_code=error_code,
-    )
-    _turn_log(turn, stored=bool(stored))
-    if stored:
-        metrics.turn_observe(reply, assistant=turn.user_message.session.assistant.slug)
+    values = {
+        "content": content,
+        "status": status,
+        # What the upstream reports is cut to fit: a long model name must not fail the write.
+        "model": (model or reply.model)[:MODEL_CHARS],
+        "finish_reason": finish_reason[:FINISH_REASON_CHARS],
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "ttft_ms": ttft_ms,
+        "duration_ms": duration_ms,
+        "error_code": error_code,
+    }
+    stored = Message.objects.filter(pk=reply.pk, status=Message.Status.STREAMING).update(**values)
+    if not stored:
+        logger.debug("reply %s had already ended or was deleted; left as it was", reply.pk)
+        return reply
+    for field, value in values.items():
+        setattr(reply, field, value)
+    _turn_log(turn)
+    metrics.turn_observe(reply, assistant=turn.user_message.session.assistant.slug)
     return reply
 
 
-def _turn_log(turn: Turn, *, stored: bool) -> None:
+def _turn_log(turn: Turn) -> None:
     """One line per turn: numbers, and the conversation's database id, never its secret id.
 
     What people wrote is logged only with CHATKIT_LOG_CONTENT=true.
@@ -255,8 +254,6 @@ def _turn_log(turn: Turn, *, stored: bool) -> None:
         "duration_ms": reply.duration_ms,
         "error": reply.error_code or None,
     }
-    if not stored:
-        fields["not_stored"] = "the conversation was deleted or the reply had ended"
     if settings.CHATKIT_LOG_CONTENT:
         fields["question"] = turn.user_message.content
         fields["reply"] = reply.content
@@ -331,14 +328,30 @@ async def turn_run(turn: Turn) -> AsyncIterator[TurnEvent]:
     started = time.monotonic()
     parts: list[str] = []
     ttft_ms: int | None = None
+    finish: llm.Finish | None = None
     stored = False
 
-    def elapsed_ms() -> int:
-        return round((time.monotonic() - started) * 1000)
+    def so_far(status: str, error_code: str = "") -> dict[str, Any]:
+        """The reply as far as it got: its text, timings, and usage once the model sent it."""
+        usage = {}
+        if finish is not None:
+            usage = {
+                "model": finish.model,
+                "finish_reason": finish.finish_reason,
+                "prompt_tokens": finish.prompt_tokens,
+                "completion_tokens": finish.completion_tokens,
+            }
+        return {
+            "content": "".join(parts),
+            "status": status,
+            "ttft_ms": ttft_ms,
+            "duration_ms": round((time.monotonic() - started) * 1000),
+            "error_code": error_code,
+            **usage,
+        }
 
     try:
         yield TurnEvent("message", message=turn.user_message)
-        finish: llm.Finish | None = None
         # Wall-clock deadlines on the model call: the first token must come within
         # OPENAI_FIRST_TOKEN_TIMEOUT, and a model that keeps writing, or keeps a connection
         # alive without writing, must not hold the conversation past CHATKIT_REPLY_TIMEOUT.
@@ -368,44 +381,31 @@ async def turn_run(turn: Turn) -> AsyncIterator[TurnEvent]:
                     finish = chunk
                     continue
                 if ttft_ms is None:
-                    ttft_ms = elapsed_ms()
+                    ttft_ms = round((time.monotonic() - started) * 1000)
                 parts.append(chunk.text)
                 yield TurnEvent("delta", text=chunk.text)
-        reply = await db_step(reply_finish)(
-            turn,
-            content="".join(parts),
-            status=Message.Status.COMPLETE,
-            model=finish.model,
-            finish_reason=finish.finish_reason,
-            prompt_tokens=finish.prompt_tokens,
-            completion_tokens=finish.completion_tokens,
-            ttft_ms=ttft_ms,
-            duration_ms=elapsed_ms(),
-        )
+        reply = await db_step(reply_finish)(turn, **so_far(Message.Status.COMPLETE))
         stored = True
         yield TurnEvent("done", message=reply)
     except llm.LLMError as exc:
-        reply = await db_step(reply_finish)(
-            turn,
-            content="".join(parts),
-            status=Message.Status.ERROR,
-            ttft_ms=ttft_ms,
-            duration_ms=elapsed_ms(),
-            error_code=exc.code,
-        )
+        reply = await db_step(reply_finish)(turn, **so_far(Message.Status.ERROR, exc.code))
         stored = True
         yield TurnEvent("error", message=reply, error=exc)
+    except Exception:
+        # Our own failure (the database, a bug), not the model's: the reply failed, though
+        # the visitor may still be there; the caller tells them.
+        stored = True
+        await _see_through(
+            db_step(reply_finish)(turn, **so_far(Message.Status.ERROR, "internal_error")),
+            "store a failed reply",
+        )
+        raise
     finally:
         if not stored:
-            # The consumer left: it closed the generator, or its task was cancelled.
+            # The consumer left: it closed the generator, or its task was cancelled. What the
+            # model already reported (usage, once it finished) is kept.
             await _see_through(
-                db_step(reply_finish)(
-                    turn,
-                    content="".join(parts),
-                    status=Message.Status.INTERRUPTED,
-                    ttft_ms=ttft_ms,
-                    duration_ms=elapsed_ms(),
-                ),
+                db_step(reply_finish)(turn, **so_far(Message.Status.INTERRUPTED)),
                 "store an interrupted reply",
             )
 

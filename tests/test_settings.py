@@ -66,6 +66,15 @@ def test_production_refuses_insecure_values(insecure):
     assert "Refusing to start" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "setting", ["CHATKIT_STREAM_PING_SECONDS", "OPENAI_FIRST_TOKEN_TIMEOUT", "CHATKIT_DB_THREADS"]
+)
+def test_durations_and_sizes_must_be_positive(setting):
+    result = run_django("import django; django.setup()", **PRODUCTION, **{setting: "0"})
+    assert result.returncode != 0
+    assert f"{setting} must be a positive number" in result.stderr
+
+
 def test_an_unknown_log_format_is_refused():
     result = run_django("import django; django.setup()", **PRODUCTION, LOG_FORMAT="xml")
     assert result.returncode != 0

@@ -113,7 +113,9 @@ def test_a_visitor_leaving_mid_reply_stores_it_interrupted(server, fake, session
                     break  # the visitor closes the tab
 
     assert fake.wait_for_disconnect(10)  # the upstream request was cancelled at once
-    assert server.wait_for_output("status=interrupted")
+    assert server.wait_for_output(
+        f"session={reply(session_id).session_id} seq=2 status=interrupted"
+    )
     stopped = reply(session_id)
     assert stopped.status == "interrupted"
     assert stopped.content.startswith(received) and len(stopped.content.split()) < 200
@@ -165,6 +167,7 @@ def test_a_second_message_while_one_streams_is_409_in_every_process(
 ):
     other = live_server_factory(TEST_OPENAI_API_KEY="test-key", OPENAI_BASE_URL=fake.base_url)
     fake.configure(fault="hang", hang_after=1, reply_tokens=3, fault_count=1)
+    interrupted = sum("status=interrupted" in line for line in server.output)
     with stream(server, session_id) as (_, events):
         assert next(event for event in events if event.name == "delta")
         for url in (server.url, other.url):
@@ -175,7 +178,7 @@ def test_a_second_message_while_one_streams_is_409_in_every_process(
             assert busy.status_code == 409
             assert busy.json()["error"]["code"] == "reply_in_progress"
 
-    assert server.wait_for_output("status=interrupted")
+    assert server.wait_for_output("status=interrupted", count=interrupted + 1)
     events = read_turn(other, session_id, "Now?")
     assert events[-1].name == "done"
 
@@ -220,6 +223,7 @@ def test_fifty_open_streams_hold_no_thread_and_no_connection_each(
         OPENAI_BASE_URL=fake.base_url,
         DB_POOL_MIN_SIZE="1",
         DB_POOL_MAX_SIZE="2",  # 50 streams would exhaust this if each held a connection
+        CHATKIT_DB_THREADS="2",
         PGAPPNAME="chatkit-fifty-streams",
     )
     server.application_name = "chatkit-fifty-streams"
@@ -250,7 +254,8 @@ def test_fifty_open_streams_hold_no_thread_and_no_connection_each(
     threads_many, connections_many = server.threads(), database_connections(server)
     close(many, 100)
 
-    assert threads_many <= threads_few + 1, (threads_few, threads_many)
+    # At most the database steps' pool may still be growing to its 2 threads.
+    assert threads_many <= threads_few + 2, (threads_few, threads_many)
     assert connections_many <= max(connections_few, 2), (connections_few, connections_many)
     statuses = Message.objects.filter(session__public_id__in=ids, seq=4).values_list(
         "status", flat=True

@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 
 from django.conf import settings
 from django.http import StreamingHttpResponse
@@ -52,15 +53,33 @@ INTERNAL_ERROR = sse(
 )
 
 
+# The streams a request has opened, when the ASGI handler keeps track (chatkit.asgi): a
+# stream whose response was never sent is closed by the handler once the request is over.
+opened_streams: ContextVar[list["TurnStreamResponse"] | None] = ContextVar(
+    "opened_streams", default=None
+)
+
+
 class TurnStreamResponse(StreamingHttpResponse):
     """`text/event-stream` for one opened turn."""
 
     def __init__(self, turn: services.Turn):
         self.turn = turn
         self.started = False
-        super().__init__(self._events(), content_type="text/event-stream")
+        self._events_iterator = self._events()
+        super().__init__(self._events_iterator, content_type="text/event-stream")
         self["Cache-Control"] = "no-cache"
         self["X-Accel-Buffering"] = "no"  # nginx: pass each event on as it comes
+        registry = opened_streams.get()
+        if registry is not None:
+            registry.append(self)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        # Django closes the iterator it gets from here when the visitor leaves; close ours
+        # with it, at once, rather than whenever the garbage collector gets to it.
+        async with contextlib.aclosing(self._events_iterator) as events:
+            async for part in events:
+                yield part
 
     async def _events(self) -> AsyncIterator[bytes]:
         self.started = True
@@ -94,15 +113,22 @@ class TurnStreamResponse(StreamingHttpResponse):
                 yield item
         finally:
             # The visitor left (Django cancels the response) or the stream ended: either way
-            # the turn is over. Cancelling its task stores the reply as interrupted (when it
-            # was still being written) and closes the upstream request.
+            # the stream is closed and the turn is over. Cancelling its task stores the reply
+            # as interrupted (when it was still being written) and closes the upstream request.
+            metrics.OPEN_STREAMS.dec()
             task.cancel()
             await asyncio.wait({task})
-            metrics.OPEN_STREAMS.dec()
+
+    async def close_unsent(self) -> None:
+        """End the turn of a stream whose response was never sent (its reply is `streaming`)."""
+        if not self.started:
+            self.started = True  # and it never will be
+            await services.turn_close(self.turn)
 
     def close(self) -> None:
-        # Runs in a worker thread once the response is done. A stream that never started
-        # (the visitor left before its first byte) still has a reply marked `streaming`.
+        # Django calls this in a worker thread once the response is done; where the handler
+        # does not track streams (the test client), a stream never sent ends here.
         if not self.started:
+            self.started = True
             services.reply_finish(self.turn, content="", status=Message.Status.INTERRUPTED)
         super().close()

@@ -28,9 +28,19 @@ async def close_executor_connections():
     await sync_to_async(connections.close_all)()
 
 
-def connection_is_open() -> bool:
-    # Runs on the thread-sensitive executor thread, where every db_step runs too.
-    return connections["default"].connection is not None
+@contextlib.contextmanager
+def connections_opened():
+    """Every database connection opened meanwhile, in whichever thread."""
+    opened = []
+
+    def on_connect(sender, connection, **kwargs):
+        opened.append(connection)
+
+    connection_created.connect(on_connect)
+    try:
+        yield opened
+    finally:
+        connection_created.disconnect(on_connect)
 
 
 @contextlib.contextmanager
@@ -72,10 +82,12 @@ async def statuses(session: Session) -> list[tuple[int, str]]:
 
 async def test_no_database_connection_is_held_while_the_model_writes(fake_llm, session):
     fake_llm.configure(fault="hang")  # the model never answers until we go away
-    turn = asyncio.create_task(services.message_post(session=session, content="hello"))
-    assert await asyncio.to_thread(fake_llm.wait_for_requests, 1, 5)
+    with connections_opened() as opened:
+        turn = asyncio.create_task(services.message_post(session=session, content="hello"))
+        assert await asyncio.to_thread(fake_llm.wait_for_requests, 1, 5)
 
-    assert await sync_to_async(connection_is_open)() is False
+    assert opened  # the turn's steps connected...
+    assert all(connection.connection is None for connection in opened)  # ...and let go
 
     turn.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -216,3 +228,15 @@ def test_a_reply_is_ended_once(session):
     services.reply_finish(turn, content="late", status=Message.Status.COMPLETE)
     stored = Message.objects.get(pk=turn.reply.pk)
     assert (stored.status, stored.content) == ("error", "")
+
+
+async def test_what_the_upstream_reports_is_cut_to_fit_its_columns(session):
+    turn = await services.turn_open(session=session, content="hello")
+
+    reply = await sync_to_async(services.reply_finish)(
+        turn, content="Hi", status="complete", model="m" * 300, finish_reason="f" * 100
+    )
+
+    stored = await Message.objects.aget(pk=reply.pk)
+    assert stored.status == "complete"
+    assert stored.model == "m" * 100 and stored.finish_reason == "f" * 32

@@ -7,7 +7,8 @@ import json
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import connections
+from django.db import OperationalError, connections
+from django.db.backends.signals import connection_created
 from django.test import AsyncClient
 
 from conversations.models import Message, Session
@@ -162,3 +163,34 @@ async def test_a_stream_carries_cors_headers_for_an_embedding_site(fake_llm, ses
     assert response.status_code == 200
     assert response["Access-Control-Allow-Origin"] == "https://shop.example"
     assert parse_text(await read_all(response))[-1].name == "done"
+
+
+async def test_a_failure_of_our_own_ends_the_stream_and_is_stored_as_an_error(fake_llm, session):
+    # The database refuses to store the finished reply (the disk is full, say).
+    def refuse_completed_replies(execute, sql, params, many, context):
+        if sql.startswith('UPDATE "conversations_message"') and "complete" in (params or ()):
+            raise OperationalError("disk full")
+        return execute(sql, params, many, context)
+
+    wrapped = []
+
+    def on_connect(sender, connection, **kwargs):
+        connection.execute_wrappers.append(refuse_completed_replies)
+        wrapped.append(connection)
+
+    fake_llm.configure(reply_tokens=3)
+    connection_created.connect(on_connect)
+    try:
+        response = await post_stream(session.public_id, {"content": "Hi", "stream": True})
+        events = parse_text(await read_all(response))
+    finally:
+        connection_created.disconnect(on_connect)
+        for connection in wrapped:  # the threads' connection objects outlive the test
+            while refuse_completed_replies in connection.execute_wrappers:
+                connection.execute_wrappers.remove(refuse_completed_replies)
+
+    assert [event.name for event in events] == ["message", "delta", "delta", "delta", "error"]
+    assert events[-1].data["code"] == "internal_error" and events[-1].data["retryable"]
+    failed = await Message.objects.aget(session=session, seq=2)
+    assert (failed.status, failed.error_code) == ("error", "internal_error")
+    assert failed.content == "tok0 tok1 tok2" and failed.completion_tokens == 3
