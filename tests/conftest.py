@@ -1,6 +1,8 @@
 """Fixtures shared by the whole suite."""
 
 import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
 from django.test import Client
 
 from conversations.models import Assistant, Session
@@ -67,3 +69,10 @@ def default_assistant(transactional_db):
         slug="default", defaults={"name": "Assistant", "system_prompt": "Be helpful."}
     )
     return assistant
+
+
+@pytest.fixture
+async def close_executor_connections():
+    """Async ORM calls in a test leave a connection open on asgiref's thread; give it back."""
+    yield
+    await sync_to_async(connections.close_all)()

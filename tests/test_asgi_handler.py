@@ -8,20 +8,16 @@ import asyncio
 import json
 
 import pytest
-from asgiref.sync import markcoroutinefunction, sync_to_async
-from django.db import connections
+from asgiref.sync import markcoroutinefunction
 
 from chatkit.asgi import ChatKitASGIHandler
 from conversations import metrics
 from conversations.models import Message, Session
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-async def close_executor_connections():
-    yield
-    await sync_to_async(connections.close_all)()
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("close_executor_connections"),
+]
 
 
 @pytest.fixture

@@ -13,19 +13,15 @@ from conversations import services
 from conversations.exceptions import ReplyInFlight, SessionNotFound
 from conversations.models import Message, Session
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("close_executor_connections"),
+]
 
 
 @pytest.fixture
 def session(default_assistant):
     return Session.objects.create(assistant=default_assistant)
-
-
-@pytest.fixture(autouse=True)
-async def close_executor_connections():
-    """Async ORM calls leave a connection open on the executor thread; give it back."""
-    yield
-    await sync_to_async(connections.close_all)()
 
 
 @contextlib.contextmanager

@@ -7,20 +7,17 @@ import json
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import OperationalError, connections
+from django.db import OperationalError
 from django.db.backends.signals import connection_created
 from django.test import AsyncClient
 
 from conversations.models import Message, Session
 from tests.sse import parse_text
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-async def close_executor_connections():
-    yield
-    await sync_to_async(connections.close_all)()
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("close_executor_connections"),
+]
 
 
 @pytest.fixture
