@@ -4,22 +4,44 @@ import json
 import logging
 import re
 from datetime import UTC, datetime
+from urllib.parse import unquote
 
+_URLSAFE = r"A-Za-z0-9_-"
 # Session ids travel in URL paths (/api/v1/sessions/<id>/...) and are visitors' secrets.
-_SESSION_PATH = re.compile(r"(/sessions/)[A-Za-z0-9_-]{16,64}")
+_SESSION_PATH = re.compile(rf"(/sessions/)[{_URLSAFE}]{{16,64}}")
+# A session id anywhere else, e.g. one that staff searched the admin for: 32 URL-safe
+# characters standing on their own.
+_SESSION_ID = re.compile(rf"(?<![{_URLSAFE}])[{_URLSAFE}]{{32}}(?![{_URLSAFE}])")
+# Search terms in URLs (the admin's ?q=, also inside ?next= and ?_changelist_filters=).
+_SEARCH_QUERY = re.compile(r"([?&=]q=)[^&\s\"]*")
 
 
-# Search terms in URLs (the admin's ?q=): staff search conversations by a session id.
-_SEARCH_QUERY = re.compile(r"([?&]q=)[^&\s\"]*")
+def _decoded(text: str) -> str:
+    """The text with percent-escapes undone, however many times a URL was nested."""
+    for _ in range(3):
+        once = unquote(text)
+        if once == text:
+            break
+        text = once
+    return text
+
+
+def redact(text: str) -> str:
+    """The text without session ids or URL search terms (decoded, if that was needed)."""
+    plain = _decoded(text)
+    redacted = _SESSION_PATH.sub(r"\1<id>", plain)
+    redacted = _SEARCH_QUERY.sub(r"\1<redacted>", redacted)
+    redacted = _SESSION_ID.sub("<id>", redacted)
+    return text if redacted == plain else redacted
 
 
 class RedactSessionIds(logging.Filter):
-    """Replace session ids in log lines (Django's "Not Found: /path", access logs) with <id>,
-    and search terms in URLs, where staff may have typed one, with <redacted>."""
+    """Keep session ids out of every log line (Django's "Not Found: /path", access logs, and
+    the admin's search URLs), and search terms, where staff may have typed one."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        redacted = _SEARCH_QUERY.sub(r"\1<redacted>", _SESSION_PATH.sub(r"\1<id>", message))
+        redacted = redact(message)
         if redacted != message:
             record.msg, record.args = redacted, None
         return True

@@ -122,7 +122,15 @@ def test_admin_searches_for_a_session_id_never_reach_the_logs(server, default_as
     session_id = httpx.post(f"{server.url}/api/v1/sessions", json={}).json()["id"]
     # Staff look a conversation up by the id a visitor gave them (here not logged in: the
     # admin redirects to its login page, with the search in the `next` URL too).
-    httpx.get(f"{server.url}/admin/conversations/session/", params={"q": session_id})
+    login = httpx.get(
+        f"{server.url}/admin/conversations/session/",
+        params={"q": session_id},
+        follow_redirects=True,
+    )
+    assert login.status_code == 200
 
     assert server.wait_for_output('"GET /admin/conversations/session/?q=<redacted> HTTP/1.1" 302')
+    assert server.wait_for_output(
+        "GET /admin/login/?next=/admin/conversations/session/?q=<redacted>"
+    )
     assert session_id not in "".join(server.output)
