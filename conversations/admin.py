@@ -5,7 +5,7 @@ requests) and never shown.
 """
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import lookup_spawns_duplicates
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
@@ -20,8 +20,9 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.text import smart_split, unescape_string_literal
 
-from conversations import export
+from conversations import export, selectors, services
 from conversations.admin_overview import overview
+from conversations.exceptions import ReplyInFlight, SessionNotFound
 from conversations.models import Assistant, Message, Session
 
 # --- Assistants -------------------------------------------------------------------------------
@@ -230,7 +231,9 @@ def _when(moment) -> str:
 
 def _search_lookup(field: str) -> str:
     """The ORM lookup Django's admin makes of a `search_fields` entry."""
-    prefixes = {"^": "istartswith", "=": "iexact", "@": "search"}
+    # "=" is an exact match (Django's is iexact): ids are case-sensitive, and the unique
+    # index serves an exact match only.
+    prefixes = {"^": "istartswith", "=": "exact", "@": "search"}
     if field[0] in prefixes:
         return f"{field[1:]}__{prefixes[field[0]]}"
     return f"{field}__icontains"
@@ -351,6 +354,52 @@ class SessionAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    # Deleting goes through the service, as the API and the commands do: a conversation whose
+    # reply is being written is not deleted under it.
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and selectors.replies_in_flight().filter(session=obj).exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_model(self, request, obj: Session) -> None:
+        try:
+            services.session_delete(session=obj)
+        except ReplyInFlight:
+            raise PermissionDenied("A reply is being written in this conversation.") from None
+
+    def delete_queryset(self, request, queryset) -> None:
+        kept = 0
+        for session in queryset.select_related(None).only("pk").iterator():
+            try:
+                services.session_delete(session=session)
+            except ReplyInFlight:
+                kept += 1
+            except SessionNotFound:
+                pass  # deleted meanwhile
+        if kept:
+            self.message_user(
+                request,
+                f"{kept} of them had a reply being written and were kept; try again later.",
+                messages.WARNING,
+            )
+
+    def get_deleted_objects(self, objs, request):
+        """What the confirmation page lists: counts, not every message of every conversation
+        (Django's default loads them all, a million with "select all")."""
+        # A queryset from the delete action; a list of one from a conversation's page.
+        sessions = Session.objects.filter(pk__in=[obj.pk for obj in objs])
+        if hasattr(objs, "values"):
+            sessions = objs
+        conversations = sessions.count()
+        replies = Message.objects.filter(session__in=sessions.values("pk")).count()
+        summary = [f"{conversations} conversation(s) and their {replies} message(s)"]
+        counts = {
+            Session._meta.verbose_name_plural: conversations,
+            Message._meta.verbose_name_plural: replies,
+        }
+        perms_needed = set() if self.has_delete_permission(request) else {"conversation"}
+        return summary, counts, perms_needed, []
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:

@@ -21,6 +21,7 @@ from conversations.db import db_step
 from conversations.models import Message, Session
 
 BATCH_SIZE = 200
+_LINE_BREAKS_ESCAPED = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
 
 CSV_COLUMNS = [
     "conversation",
@@ -98,7 +99,9 @@ async def conversations_iter(
 async def jsonl_lines(sessions: QuerySet[Session], **kwargs) -> AsyncIterator[str]:
     """One JSON object per line and conversation, its messages in the API's shape."""
     async for conversation in conversations_iter(sessions, **kwargs):
-        yield json.dumps(conversation, ensure_ascii=False) + "\n"
+        # JSON allows these line separators raw in strings; line-splitting readers do not.
+        line = json.dumps(conversation, ensure_ascii=False).translate(_LINE_BREAKS_ESCAPED)
+        yield line + "\n"
 
 
 class _Line:

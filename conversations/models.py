@@ -103,8 +103,9 @@ class Session(models.Model):
         verbose_name = "conversation"
 
     def __str__(self) -> str:
-        # Never the public id: it is the visitor's secret.
-        return self.title or f"Conversation {self.pk}"
+        # Never the public id (the visitor's secret), nor the title (the visitor's words):
+        # Django keeps this in its admin log, which outlives the conversation.
+        return f"Conversation {self.pk}"
 
 
 class Message(models.Model):

@@ -1,8 +1,11 @@
 """Reads: assistants, sessions and pages of messages."""
 
 import re
+from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import QuerySet
+from django.utils import timezone
 
 from conversations import llm, policy
 from conversations.exceptions import AssistantNotFound, SessionNotFound
@@ -12,6 +15,27 @@ DEFAULT_ASSISTANT = "default"
 PAGE_SIZE = 50
 # Anything else is not a session id we hand out, so it is not worth a query.
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+# Margin for the database steps around a turn's model call, which its deadline leaves out.
+ABANDONED_MARGIN = timedelta(seconds=60)
+
+
+def abandoned_before(now: datetime) -> datetime:
+    """Replies still `streaming` from before this were left by a process that died.
+
+    A live turn ends its reply within CHATKIT_REPLY_TIMEOUT (a wall-clock deadline on the whole
+    model call, retries included), so only a dead one gets this old.
+    """
+    return now - timedelta(seconds=settings.CHATKIT_REPLY_TIMEOUT) - ABANDONED_MARGIN
+
+
+def replies_in_flight(*, now: datetime | None = None) -> QuerySet[Message]:
+    """Replies being written now: `streaming`, and not abandoned by a process that died."""
+    return Message.objects.filter(
+        status=Message.Status.STREAMING,
+        created_at__gte=abandoned_before(now or timezone.now()),
+    )
 
 
 def assistant_get(*, slug: str | None = None) -> Assistant:

@@ -98,19 +98,6 @@ def _lock_session(session: Session, **changes: Any) -> None:
         raise SessionNotFound()  # deleted since it was looked up
 
 
-# Margin for the database steps around a turn's model call, which its deadline leaves out.
-ABANDONED_MARGIN = timedelta(seconds=60)
-
-
-def _abandoned_before(now: datetime) -> datetime:
-    """Replies still `streaming` from before this were left by a process that died.
-
-    A live turn ends its reply within CHATKIT_REPLY_TIMEOUT (a wall-clock deadline on the whole
-    model call, retries included), so only a dead one gets this old.
-    """
-    return now - timedelta(seconds=settings.CHATKIT_REPLY_TIMEOUT) - ABANDONED_MARGIN
-
-
 def _reply_in_flight(session: Session, *, now: datetime) -> bool:
     """Is a reply being written now? One abandoned by a dead process is closed, not counted."""
     reply = (
@@ -120,7 +107,7 @@ def _reply_in_flight(session: Session, *, now: datetime) -> bool:
     )
     if reply is None:
         return False
-    if reply.created_at >= _abandoned_before(now):
+    if reply.created_at >= selectors.abandoned_before(now):
         return True
     Message.objects.filter(pk=reply.pk, status=Message.Status.STREAMING).update(
         status=Message.Status.ERROR, error_code="abandoned"
@@ -502,13 +489,7 @@ def session_purge(
         if assistant is None:
             raise AssistantNotFound(f"There is no assistant with the slug {assistant_slug!r}.")
         idle = idle.filter(assistant=assistant)
-    reply_in_flight = Exists(
-        Message.objects.filter(
-            session=OuterRef("pk"),
-            status=Message.Status.STREAMING,
-            created_at__gte=_abandoned_before(now),
-        )
-    )
+    reply_in_flight = Exists(selectors.replies_in_flight(now=now).filter(session=OuterRef("pk")))
     total = PurgeReport(cutoff=cutoff, dry_run=dry_run)
     last_pk = 0
     while True:

@@ -231,3 +231,12 @@ async def test_under_asgi_the_export_is_streamed_from_async_code(default_assista
     assert len(parts) == 1 + 250  # the header, then one chunk per conversation
     assert b"".join(parts).decode().count("\r\n") == 1 + 250 * 2
     await sync_to_async(connections.close_all)()
+
+
+def test_unicode_line_separators_in_text_do_not_split_a_json_line(admin_client, assistant):
+    text = "one\u2028two\u2029three\x85four"
+    session = conversation(assistant, visitor(text))
+
+    [line] = read(export(admin_client, "jsonl", [session])).splitlines()
+
+    assert json.loads(line)["messages"][0]["content"] == text

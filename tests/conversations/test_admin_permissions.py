@@ -127,3 +127,31 @@ def test_a_superuser_deletes_conversations_with_their_messages(admin_client, ass
 def test_a_superuser_deletes_one_conversation_from_its_page(admin_client, talk):
     assert admin_client.post(f"{LIST}{talk.pk}/delete/", {"post": "yes"}).status_code == 302
     assert not Message.objects.filter(session_id=talk.pk).exists()
+
+
+def test_the_confirmation_counts_what_goes_rather_than_listing_it(admin_client, talk):
+    confirm = action(admin_client, "delete_selected", talk).content.decode()
+    assert "1 conversation(s) and their 2 message(s)" in confirm
+    assert "On its way." not in confirm  # no message listed one by one
+
+
+def test_a_conversation_with_a_reply_being_written_is_not_deleted_under_it(admin_client, assistant):
+    busy = conversation(assistant, visitor("Quick!"), reply("", status="streaming"))
+    idle = conversation(assistant, visitor("Bye"), reply("Bye!"))
+
+    assert admin_client.post(f"{LIST}{busy.pk}/delete/", {"post": "yes"}).status_code == 403
+    data = {"action": "delete_selected", "_selected_action": [busy.pk, idle.pk], "post": "yes"}
+    done = admin_client.post(LIST, data, follow=True)
+
+    assert "1 of them had a reply being written and were kept" in done.content.decode()
+    assert Session.objects.filter(pk=busy.pk).exists()
+    assert not Session.objects.filter(pk=idle.pk).exists()
+
+
+def test_a_deleted_conversation_leaves_no_visitor_text_in_the_admin_log(admin_client, talk):
+    from django.contrib.admin.models import LogEntry
+
+    admin_client.post(f"{LIST}{talk.pk}/delete/", {"post": "yes"})
+
+    assert LogEntry.objects.get().object_repr == f"Conversation {talk.pk}"
+    assert "parcel" not in admin_client.get("/admin/").content.decode()

@@ -83,6 +83,7 @@ def test_the_database_allows_one_reply_in_flight_per_session(session):
         Message.objects.create(session=session, seq=2, role="assistant", status="streaming")
 
 
-def test_a_session_shows_as_its_title_never_its_id(session):
-    assert session.public_id not in str(session)
+def test_a_session_shows_as_its_number_never_its_id_nor_its_title(session):
+    session.title = "My IBAN is DE89 3704"
+    assert str(session) == f"Conversation {session.pk}"
     assert len(new_session_id()) == 32

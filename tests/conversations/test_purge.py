@@ -14,7 +14,7 @@ from django.db.models import Exists, OuterRef
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from conversations import services
+from conversations import selectors, services
 from conversations.exceptions import ChatKitError
 from conversations.models import Assistant, Message, Session
 from tests.helpers import add_messages
@@ -163,7 +163,7 @@ def test_a_conversation_with_a_reply_in_flight_is_kept_and_counted(assistant):
 def test_a_reply_abandoned_by_a_dead_process_is_purged_with_its_conversation(assistant, settings):
     settings.CHATKIT_REPLY_TIMEOUT = 60
     stuck = idle_session(assistant, 40 * DAY)
-    reply_streaming(stuck, started_ago=timedelta(seconds=60) + services.ABANDONED_MARGIN + SECOND)
+    reply_streaming(stuck, started_ago=timedelta(seconds=60) + selectors.ABANDONED_MARGIN + SECOND)
 
     report = services.session_purge(older_than=30 * DAY)
 
@@ -416,7 +416,9 @@ def test_delete_session_keeps_a_conversation_with_a_reply_in_flight(session):
 
 def test_delete_session_erases_a_conversation_whose_reply_was_abandoned(session, settings):
     settings.CHATKIT_REPLY_TIMEOUT = 60
-    reply_streaming(session, started_ago=timedelta(seconds=60) + services.ABANDONED_MARGIN + SECOND)
+    reply_streaming(
+        session, started_ago=timedelta(seconds=60) + selectors.ABANDONED_MARGIN + SECOND
+    )
 
     _, _, failed = delete_sessions(session.public_id)
 
