@@ -19,6 +19,7 @@ import argparse
 import importlib
 import os
 import platform
+import secrets
 import statistics
 import subprocess
 import sys
@@ -65,11 +66,15 @@ def parse_args() -> argparse.Namespace:
 
 
 def setup_django(url: str) -> None:
-    """Point this process (and the purge child, which inherits it) at the bench database."""
+    """Point this process (and the purge child, which inherits it) at the bench database,
+    with production settings (DEBUG off), as an operator's cron job runs."""
     os.environ.update(
         DATABASE_URL=url,
         DJANGO_SETTINGS_MODULE="chatkit.settings",
-        DEBUG="true",
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="localhost",
+        CORS_ALLOWED_ORIGINS="https://bench.invalid",
         CHATKIT_ENV_FILE="",
         REDIS_URL="",
         LOG_LEVEL="WARNING",
