@@ -213,11 +213,12 @@ def reply_finish(
         "error_code": error_code,
     }
     stored = Message.objects.filter(pk=reply.pk, status=Message.Status.STREAMING).update(**values)
+    # Only once the write went through: a retry after a failed one starts from what it knew.
+    for field, value in values.items():
+        setattr(reply, field, value)
     if not stored:
         logger.debug("reply %s had already ended or was deleted; left as it was", reply.pk)
         return reply
-    for field, value in values.items():
-        setattr(reply, field, value)
     _turn_log(turn)
     metrics.turn_observe(reply, assistant=turn.user_message.session.assistant.slug)
     return reply
