@@ -58,7 +58,7 @@ fake-llm: $(VENV)/.dev
 
 ## bench-purge: fill a PostgreSQL database of its own (BENCH_DATABASE_URL, default
 ## postgres://postgres@127.0.0.1:5432/chatkit_bench) with 100,000 conversations and 1,000,000
-## messages, time the admin's search with and without its index, then time purge_sessions.
+## messages, time the admin's search with and without its indexes, then time purge_sessions.
 bench-purge: $(VENV)/.runtime
 	$(BIN)/python bench/purge.py
 
