@@ -37,7 +37,11 @@ def api(db):
 
 @pytest.fixture
 def assistant(db):
-    return Assistant.objects.get(slug="default")
+    """The `default` assistant (made again in tests whose database is flushed between them)."""
+    assistant, _ = Assistant.objects.get_or_create(
+        slug="default", defaults={"name": "Assistant", "system_prompt": "Be helpful."}
+    )
+    return assistant
 
 
 @pytest.fixture
@@ -63,11 +67,8 @@ def live_server_factory(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture
-def default_assistant(transactional_db):
-    """The `default` assistant, for tests whose database is flushed between them."""
-    assistant, _ = Assistant.objects.get_or_create(
-        slug="default", defaults={"name": "Assistant", "system_prompt": "Be helpful."}
-    )
+def default_assistant(transactional_db, assistant):
+    """The `default` assistant, for tests that need their writes committed (live servers)."""
     return assistant
 
 

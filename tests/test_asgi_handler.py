@@ -20,11 +20,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def session(default_assistant):
-    return Session.objects.create(assistant=default_assistant)
-
-
 class Visitor:
     """An ASGI client posting one streamed message; it leaves once `gone` is set."""
 

@@ -19,11 +19,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def session(default_assistant):
-    return Session.objects.create(assistant=default_assistant)
-
-
 @contextlib.contextmanager
 def connections_opened():
     """Every database connection opened meanwhile, in whichever thread."""

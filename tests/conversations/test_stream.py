@@ -20,11 +20,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def session(default_assistant):
-    return Session.objects.create(assistant=default_assistant)
-
-
 async def post_stream(session_id: str, body: dict, **headers):
     client = AsyncClient()
     return await client.post(
