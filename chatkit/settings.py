@@ -165,6 +165,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_PARSER_CLASSES": ["conversations.api.parsers.CappedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # `Accept: text/event-stream` (or anything else) never makes a 406: errors are JSON.
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "conversations.api.negotiation.JSONWhateverAccepted",
     "EXCEPTION_HANDLER": "conversations.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # No `?format=` switch: every endpoint answers JSON and nothing else.

@@ -48,6 +48,14 @@ def test_format_query_parameters_change_nothing(api):
     assert api.get("/health?format=xml").json()["status"] == "OK"
 
 
+@pytest.mark.parametrize("accept", ["text/html", "text/event-stream", "application/xml"])
+def test_any_accept_header_gets_json_never_406(api, session, accept):
+    response = api.get(f"/api/v1/sessions/{session.public_id}", headers={"Accept": accept})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["id"] == session.public_id
+
+
 def test_health_reports_ok_timestamp_and_uptime(api):
     body = api.get("/health").json()
     assert body["status"] == "OK"

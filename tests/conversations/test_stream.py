@@ -62,6 +62,30 @@ async def test_events_come_in_order_and_the_reply_stored_is_the_deltas(fake_llm,
     assert stored.completion_tokens == 5 and stored.ttft_ms == reply["ttft_ms"]
 
 
+@pytest.mark.parametrize("accept", ["text/event-stream", "text/event-stream, */*;q=0.1", "*/*"])
+async def test_a_client_asking_for_an_event_stream_gets_one(fake_llm, session, accept):
+    fake_llm.configure(reply_tokens=2)
+    response = await post_stream(
+        session.public_id, {"content": "Hi", "stream": True}, accept=accept
+    )
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/event-stream"
+    assert parse_text(await read_all(response))[-1].name == "done"
+
+
+async def test_an_error_before_the_stream_is_json_whatever_the_client_accepts(session):
+    response = await post_stream(
+        "nope-not-a-session-id-at-all-000",
+        {"content": "hi", "stream": True},
+        accept="text/event-stream",
+    )
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert json.loads(response.content)["error"]["code"] == "not_found"
+
+
 async def test_the_demo_responder_streams_word_by_word(default_assistant, settings):
     settings.OPENAI_API_KEY = ""
     session = await Session.objects.acreate(assistant=default_assistant)
