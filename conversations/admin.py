@@ -55,6 +55,12 @@ class AssistantForm(forms.ModelForm):
     starter_prompts = LinesField(
         required=False, help_text="Suggested first questions, one per line (at most 6)."
     )
+    # "shop.example/privacy" is taken as https://, the default of Django 6.
+    privacy_url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        help_text=Assistant._meta.get_field("privacy_url").help_text,
+    )
     # Not stripped by the field, so that a name of only spaces is refused, not silently blank.
     model = forms.CharField(
         required=False,
@@ -78,6 +84,8 @@ class AssistantForm(forms.ModelForm):
             "greeting",
             "starter_prompts",
             "accent_color",
+            "notice",
+            "privacy_url",
             "allowed_origins",
         ]
         help_texts = {
@@ -119,7 +127,10 @@ class AssistantAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        ("Widget", {"fields": ["greeting", "starter_prompts", "accent_color"]}),
+        (
+            "Widget",
+            {"fields": ["greeting", "starter_prompts", "accent_color", "notice", "privacy_url"]},
+        ),
         ("Where it may be used", {"fields": ["allowed_origins"]}),
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]

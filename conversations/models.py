@@ -2,7 +2,12 @@
 
 import secrets
 
-from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.core.validators import (
+    MaxValueValidator,
+    MinValueValidator,
+    RegexValidator,
+    URLValidator,
+)
 from django.db import models
 from django.db.models import Q
 
@@ -56,6 +61,17 @@ class Assistant(models.Model):
         max_length=7,
         default="#2563eb",
         validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour like #2563eb.")],
+    )
+    notice = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="The line under the widget's message box. Empty: that the visitor is talking "
+        "to an AI assistant and how long conversations are kept, in the visitor's language.",
+    )
+    privacy_url = models.URLField(
+        blank=True,
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text="Your privacy policy (https://…), linked from the notice; optional.",
     )
     is_active = models.BooleanField(default=True)
     daily_token_budget = models.PositiveIntegerField(

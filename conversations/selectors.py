@@ -59,6 +59,9 @@ def assistant_widget_config(*, slug: str) -> dict:
         "accent_color": assistant.accent_color,
         "max_message_chars": settings.CHATKIT_MAX_MESSAGE_CHARS,
         "mode": llm.mode(),
+        "notice": assistant.notice,
+        "privacy_url": assistant.privacy_url,
+        "retention_days": settings.CHATKIT_RETENTION_DAYS,
     }
 
 

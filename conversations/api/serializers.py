@@ -117,6 +117,15 @@ class AssistantConfigSerializer(serializers.Serializer):
     accent_color = serializers.CharField()
     max_message_chars = serializers.IntegerField()
     mode = serializers.ChoiceField(choices=["live", "demo"])
+    notice = serializers.CharField(
+        allow_blank=True,
+        help_text="The line under the message box; empty: the widget says, in the visitor's "
+        "language, that this is an AI assistant and how long conversations are kept.",
+    )
+    privacy_url = serializers.CharField(allow_blank=True, help_text="Privacy policy, or empty.")
+    retention_days = serializers.IntegerField(
+        help_text="Days a conversation is kept after its last message (purge_sessions)."
+    )
 
 
 class ErrorDetailSerializer(serializers.Serializer):

@@ -23,6 +23,8 @@ EDITABLE = [
     "greeting",
     "starter_prompts",
     "accent_color",
+    "notice",
+    "privacy_url",
     "allowed_origins",
 ]
 
@@ -41,6 +43,8 @@ def form(**changes) -> dict:
         "greeting": "Hi! Looking for something?",
         "starter_prompts": "What do you sell?\n\n  Do you ship abroad?  \n",
         "accent_color": "#112233",
+        "notice": "Answers by an AI; a person reads every conversation.",
+        "privacy_url": "https://shop.example/privacy",
         "allowed_origins": "https://shop.example\nhttp://localhost:8000\n",
     }
     return {key: value for key, value in {**data, **changes}.items() if value is not None}
@@ -67,6 +71,8 @@ def test_an_assistant_is_created_with_lists_written_one_per_line(admin_client):
     assert (sales.model, sales.temperature, sales.max_output_tokens) == ("llama3.2", 0.3, 300)
     assert (sales.context_messages, sales.daily_token_budget) == (8, 50000)
     assert (sales.accent_color, sales.is_active) == ("#112233", True)
+    assert sales.notice == "Answers by an AI; a person reads every conversation."
+    assert sales.privacy_url == "https://shop.example/privacy"
 
 
 def test_an_edit_shows_the_lists_one_per_line_and_keeps_them(admin_client, assistant):
@@ -102,6 +108,9 @@ def test_an_edit_shows_the_lists_one_per_line_and_keeps_them(admin_client, assis
         ("allowed_origins", "https://shop.example\njavascript:alert(1)"),
         ("model", "   "),
         ("accent_color", "blue"),
+        ("privacy_url", "javascript:alert(1)"),
+        ("privacy_url", "ftp://shop.example/privacy"),
+        ("notice", "x" * 301),
         ("starter_prompts", "\n".join(f"Question {n}?" for n in range(7))),
         ("max_output_tokens", "0"),
         ("context_messages", "0"),

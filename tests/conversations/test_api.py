@@ -144,8 +144,23 @@ def test_assistant_config_is_public_and_says_demo_mode(api, assistant):
         "accent_color": assistant.accent_color,
         "max_message_chars": 1000,
         "mode": "demo",
+        "notice": "",
+        "privacy_url": "",
+        "retention_days": 30,
     }
     assert "system_prompt" not in body
+
+
+def test_assistant_config_carries_the_notice_set_in_the_admin(api, assistant, settings):
+    settings.CHATKIT_RETENTION_DAYS = 90
+    assistant.notice = "An AI answers. We keep chats for 90 days."
+    assistant.privacy_url = "https://shop.example/privacy"
+    assistant.save()
+
+    body = api.get("/api/v1/assistants/default").json()
+    assert body["notice"] == "An AI answers. We keep chats for 90 days."
+    assert body["privacy_url"] == "https://shop.example/privacy"
+    assert body["retention_days"] == 90
 
 
 def test_assistant_config_says_live_with_a_key(api, fake_llm):
