@@ -11,6 +11,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from conversations.validators import ORIGIN
+from widget.caching import add_headers as widget_static_headers
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -146,6 +147,10 @@ STORAGES = {
         )
     },
 }
+
+# The widget's stable URL gets a short Cache-Control and an ETag, not WhiteNoise's default.
+if not DEBUG:
+    WHITENOISE_ADD_HEADERS_FUNCTION = widget_static_headers
 
 # --- Auth ---------------------------------------------------------------------------------
 

@@ -1,10 +1,55 @@
-"""The demo page: a sample site that talks to the chat API."""
+"""The demo page: a sample business site that embeds the widget the way a customer does."""
 
+from urllib.parse import urljoin
+
+from django.conf import settings
 from django.shortcuts import render
+from django.utils.html import format_html
 from django.utils.text import slugify
+
+# The widget's stable URL: customers paste it once, so it is never the hashed static name.
+WIDGET_PATH = "widget/chatkit.js"
+
+# The demo page under the strict policy the widget is built for: nothing inline, nothing
+# from elsewhere; the widget's styles are a constructed stylesheet, which this allows.
+DEMO_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
+
+def widget_url(request) -> str:
+    """The absolute URL of chatkit.js on this host, as a customer's snippet names it."""
+    return request.build_absolute_uri(urljoin(settings.STATIC_URL, WIDGET_PATH))
+
+
+def embed_snippet(*, src: str, assistant: str, inline: bool) -> str:
+    """The `<script>` tag a site owner pastes: the bubble, or the chat inside `#chat`."""
+    if inline:
+        return format_html(
+            '<script src="{}" data-assistant="{}" data-mode="inline" data-target="#chat" '
+            "async></script>",
+            src,
+            assistant,
+        )
+    return format_html('<script src="{}" data-assistant="{}" async></script>', src, assistant)
 
 
 def demo(request):
-    """The demo site; `?assistant=slug` picks the assistant to try."""
+    """The demo site; `?assistant=slug` picks the assistant, `?mode=inline` the inline embed."""
     assistant = slugify(request.GET.get("assistant", "")) or "default"
-    return render(request, "widget/demo.html", {"assistant": assistant})
+    inline = request.GET.get("mode") == "inline"
+    src = widget_url(request)
+    response = render(
+        request,
+        "widget/demo.html",
+        {
+            "assistant": assistant,
+            "inline": inline,
+            "snippet": embed_snippet(src=src, assistant=assistant, inline=inline),
+            "chat_host": request.build_absolute_uri("/").rstrip("/"),
+        },
+    )
+    response["Content-Security-Policy"] = DEMO_CSP
+    return response

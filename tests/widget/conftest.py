@@ -1,8 +1,10 @@
 import os
+import time
 
 import pytest
 
 from tests.browser import CHROMIUM_ARGS, require_chromium
+from tests.widget.host import HostSite
 
 
 # Per module: Playwright's loop stays current in this thread while it runs, which would break
@@ -28,12 +30,67 @@ def browser():
 
 
 @pytest.fixture
-def page(browser):
-    context = browser.new_context()
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.console_errors = errors
-    yield page
-    context.close()
+def new_page(browser):
+    """Open pages in fresh browser contexts (viewport, locale, colour scheme as given).
+
+    Each page collects its console errors and uncaught exceptions (a CSP violation is one),
+    and fails the test on any JavaScript dialog: nothing the widget shows may open one.
+    """
+    contexts = []
+
+    def open_page(**options):
+        context = browser.new_context(**options)
+        contexts.append(context)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("dialog", lambda dialog: errors.append(f"dialog: {dialog.message}"))
+        page.console_errors = errors
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_page):
+    return new_page()
+
+
+@pytest.fixture(scope="module")
+def host_site():
+    """The customer's site, on an origin of its own."""
+    site = HostSite()
+    yield site
+    site.stop()
+
+
+@pytest.fixture(scope="module")
+def chat(live_server_factory, fake_server, host_site):
+    """The chat host: a real uvicorn answering with the fake model; the host site may embed it."""
+    return live_server_factory(
+        TEST_OPENAI_API_KEY="test-key",
+        OPENAI_BASE_URL=fake_server.base_url,
+        CORS_ALLOWED_ORIGINS=host_site.url,
+        OPENAI_FIRST_TOKEN_TIMEOUT="5",
+        OPENAI_TIMEOUT="5",
+    )
+
+
+@pytest.fixture
+def fake(fake_server):
+    fake_server.reset()
+    yield fake_server
+    fake_server.reset()
+
+
+def eventually(check, *, timeout: float = 10.0, interval: float = 0.05):
+    """Poll `check` until it returns something truthy: a state another process reaches."""
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still not true after {timeout} s: {check}")
+        time.sleep(interval)
+    return result

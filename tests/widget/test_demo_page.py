@@ -1,42 +1,84 @@
-"""The demo page in a real browser, against uvicorn, in demo mode."""
+"""The demo page: a sample shop that embeds the widget with the snippet it shows."""
 
-import httpx
+import html
+import re
+
 import pytest
 from playwright.sync_api import expect
 
-pytestmark = pytest.mark.browser
+from tests.widget.widget import Widget
+
+SNIPPET = re.compile(r"<pre><code>(&lt;script .*?&gt;&lt;/script&gt;)</code></pre>")
+
+
+def shown_snippet(page: str) -> str:
+    return html.unescape(SNIPPET.search(page).group(1))
+
+
+@pytest.mark.django_db
+def test_the_page_embeds_the_widget_with_the_very_snippet_it_shows(client):
+    response = client.get("/", {"assistant": "support"})
+    page = response.content.decode()
+
+    snippet = shown_snippet(page)
+    assert snippet == (
+        '<script src="http://testserver/static/widget/chatkit.js" data-assistant="support" '
+        "async></script>"
+    )
+    assert snippet in page  # the real tag, not only its text
+    # The stable URL customers paste, not a hashed static name.
+    assert client.get("/static/widget/chatkit.js").status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_inline_mode_shows_the_inline_snippet_and_its_target(client):
+    page = client.get("/", {"mode": "inline"}).content.decode()
+
+    snippet = shown_snippet(page)
+    assert 'data-mode="inline" data-target="#chat"' in snippet and snippet in page
+    assert '<div id="chat" class="inline-chat"></div>' in page
+
+
+@pytest.mark.django_db
+def test_an_odd_assistant_parameter_becomes_a_slug(client):
+    snippet = shown_snippet(client.get("/", {"assistant": '"><script>x</script>'}).content.decode())
+    assert 'data-assistant="scriptxscript"' in snippet
+
+
+@pytest.mark.django_db
+def test_the_page_is_served_under_a_strict_content_security_policy(client):
+    policy = client.get("/")["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "style-src 'self'" in policy
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
 
 
 @pytest.fixture(scope="module")
 def server(live_server_factory):
-    return live_server_factory()
+    return live_server_factory()  # demo mode: no model configured
 
 
-def test_a_visitor_chats_reloads_and_starts_over(server, default_assistant, page):
+@pytest.mark.browser
+def test_a_visitor_chats_on_the_demo_page_in_labelled_demo_mode(server, default_assistant, page):
     page.goto(server.url + "/")
-    expect(page.locator("#chat-name")).to_have_text(default_assistant.name)
-    expect(page.locator("#chat-mode")).to_be_visible()
-
-    page.fill("#chat-input", "Hello <img src=x onerror=alert(1)>")
-    page.click("#chat-send")
-
-    log = page.locator("#chat-log li")
-    expect(log.filter(has_text="[Demo mode]")).to_have_count(1)
-    expect(page.locator("#chat-log li.user")).to_have_text(["Hello <img src=x onerror=alert(1)>"])
-    # Text stays text: the markup the visitor typed (and the model echoed) is not an element.
-    assert page.locator("#chat-log img").count() == 0
-
-    page.reload()
-    expect(log.filter(has_text="[Demo mode]")).to_have_count(1)
-    session_id = page.evaluate("localStorage.getItem('chatkit-demo-session:default')")
-    assert httpx.get(f"{server.url}/api/v1/sessions/{session_id}").status_code == 200
-
-    page.click("#chat-reset")
-    expect(log.filter(has_text="[Demo mode]")).to_have_count(0)
-    assert httpx.get(f"{server.url}/api/v1/sessions/{session_id}").status_code == 404
+    widget = Widget(page).ready().open()
+    expect(widget.root.get_by_text("Demo mode")).to_be_visible()
+    widget.send("Hello")
+    expect(widget.replies.last.locator(".b")).to_contain_text("[Demo mode]")
     assert page.console_errors == []
 
 
-def test_errors_are_shown_to_the_visitor(server, default_assistant, page):
-    page.goto(server.url + "/?assistant=does-not-exist")
-    expect(page.locator("#chat-error")).to_have_text("Assistant not found.")
+@pytest.mark.browser
+def test_the_inline_embed_renders_inside_the_page(server, default_assistant, page):
+    page.goto(server.url + "/?mode=inline")
+    widget = Widget(page).ready()
+    expect(widget.panel).to_be_visible()  # no bubble to open
+    expect(widget.launcher).to_have_count(0)
+    assert page.locator("#chat chatkit-widget").count() == 1
+    chat_box = page.locator("#chat").bounding_box()
+    panel_box = widget.panel.bounding_box()
+    assert (
+        abs(panel_box["x"] - chat_box["x"]) < 1 and abs(panel_box["width"] - chat_box["width"]) < 1
+    )
+    widget.send("Hi")
+    expect(widget.replies.last.locator(".b")).to_contain_text("[Demo mode]")
+    assert page.console_errors == []
