@@ -1,114 +1,100 @@
 /*! ChatKit widget: one file, no dependencies. Paste on any page:
  * <script src="https://CHAT-HOST/static/widget/chatkit.js" data-assistant="default" async></script>
- * Options, JS API and events: see the project's README. */
+ * Options, JS API and events: the project's README. */
 (() => {
   "use strict";
-  if (window.ChatKit && window.ChatKit.version) return; // the snippet pasted twice
+  if (window.ChatKit) return; // the snippet pasted twice
 
-  // --- Strings: every one overridable through window.chatkitStrings
+  // --- Strings: English, then the visitor's language, then the page's window.chatkitStrings
 
   const LOCALES = {
     en: {
       open: "Open chat", close: "Close chat", title: "Chat", menu: "More options",
       fresh: "New conversation", save: "Download conversation", del: "Delete conversation",
       sure: "Delete this conversation for good?", yes: "Delete", no: "Cancel",
-      input: "Message", ph: "Type your message…", send: "Send", stop: "Stop", retry: "Retry", more: "Show earlier messages", log: "Conversation", tips: "Suggestions",
-      you: "You", up: "Helpful", down: "Not helpful", demo: "Demo mode",
-      typing: "Writing a reply…", stopped: "Stopped.", failed: "This reply failed.", privacy: "Privacy policy",
+      ph: "Type your message…", send: "Send", stop: "Stop", retry: "Retry",
+      more: "Show earlier messages", log: "Conversation", you: "You", up: "Helpful",
+      down: "Not helpful", demo: "Demo mode", typing: "Writing a reply…", stopped: "Stopped.",
+      failed: "This reply failed.", privacy: "Privacy policy", gone: "Conversation deleted.",
       notice: "You are chatting with an AI assistant. Conversations are kept for {days} days.",
-      gone: "Conversation deleted.",
-      eNet: "You seem to be offline. Check your connection and try again.",
-      eOrigin: "This chat is not available on this website.",
-      eGone: "This assistant is not available.",
+      eNet: "No connection. Check your network and try again.",
+      eGone: "This chat is not available here.",
       eBusy: "A reply is still being written. Try again in a moment.",
-      eLong: "Your message is too long.",
-      eRate: "Too many messages. Wait a moment and try again.",
+      eLong: "Your message is too long.", eRate: "Too many messages. Wait a moment and try again.",
       eBudget: "The assistant has reached its limit for today. Try again later.",
-      eServer: "The assistant could not answer. Try again.",
-      eNo: "The assistant could not answer this message.", eLoad: "The chat could not load.",
+      eServer: "The assistant could not answer. Try again.", eLoad: "The chat could not load.",
     },
     es: {
       open: "Abrir chat", close: "Cerrar chat", menu: "Más opciones",
       fresh: "Nueva conversación", save: "Descargar conversación", del: "Eliminar conversación",
       sure: "¿Eliminar esta conversación para siempre?", yes: "Eliminar", no: "Cancelar",
-      input: "Mensaje", ph: "Escribe tu mensaje…", send: "Enviar", stop: "Detener",
-      retry: "Reintentar", more: "Ver mensajes anteriores",
-      log: "Conversación", tips: "Sugerencias", you: "Tú", up: "Útil", down: "No útil",
-      demo: "Modo demo", typing: "Escribiendo una respuesta…", stopped: "Detenido.",
-      failed: "Esta respuesta falló.",
-      privacy: "Política de privacidad",
-      notice: "Estás hablando con un asistente de IA. Las conversaciones se guardan {days} días.",
+      ph: "Escribe tu mensaje…", send: "Enviar", stop: "Detener", retry: "Reintentar",
+      more: "Ver mensajes anteriores", log: "Conversación", you: "Tú", up: "Útil",
+      down: "No útil", demo: "Modo demo", typing: "Escribiendo una respuesta…",
+      stopped: "Detenido.", failed: "Esta respuesta falló.", privacy: "Política de privacidad",
       gone: "Conversación eliminada.",
-      eNet: "Parece que no tienes conexión. Compruébala e inténtalo de nuevo.",
-      eOrigin: "Este chat no está disponible en este sitio web.",
-      eGone: "Este asistente no está disponible.",
+      notice: "Estás hablando con un asistente de IA. Las conversaciones se guardan {days} días.",
+      eNet: "Sin conexión. Comprueba tu red e inténtalo de nuevo.",
+      eGone: "Este chat no está disponible aquí.",
       eBusy: "Todavía se está escribiendo una respuesta. Inténtalo en un momento.",
       eLong: "Tu mensaje es demasiado largo.",
       eRate: "Demasiados mensajes. Espera un momento e inténtalo de nuevo.",
       eBudget: "El asistente ha alcanzado su límite de hoy. Inténtalo más tarde.",
       eServer: "El asistente no pudo responder. Inténtalo de nuevo.",
-      eNo: "El asistente no pudo responder a este mensaje.", eLoad: "No se pudo cargar el chat.",
+      eLoad: "No se pudo cargar el chat.",
     },
     fr: {
       open: "Ouvrir le chat", close: "Fermer le chat", menu: "Plus d’options",
       fresh: "Nouvelle conversation", save: "Télécharger la conversation",
       del: "Supprimer la conversation", sure: "Supprimer définitivement cette conversation ?",
-      yes: "Supprimer", no: "Annuler", input: "Message", ph: "Écrivez votre message…",
-      send: "Envoyer", stop: "Arrêter", retry: "Réessayer",
-      more: "Afficher les messages précédents", tips: "Suggestions", you: "Vous", up: "Utile",
-      down: "Pas utile", demo: "Mode démo", typing: "Rédaction de la réponse…",
-      stopped: "Arrêté.", failed: "Cette réponse a échoué.",
-      privacy: "Politique de confidentialité",
+      yes: "Supprimer", no: "Annuler", ph: "Écrivez votre message…", send: "Envoyer",
+      stop: "Arrêter", retry: "Réessayer", more: "Afficher les messages précédents",
+      you: "Vous", up: "Utile", down: "Pas utile", demo: "Mode démo",
+      typing: "Rédaction de la réponse…", stopped: "Arrêté.", failed: "Cette réponse a échoué.",
+      privacy: "Politique de confidentialité", gone: "Conversation supprimée.",
       notice: "Vous discutez avec un assistant IA. Les conversations sont conservées {days} jours.",
-      gone: "Conversation supprimée.",
-      eNet: "Vous semblez hors ligne. Vérifiez votre connexion et réessayez.",
-      eOrigin: "Ce chat n’est pas disponible sur ce site.",
-      eGone: "Cet assistant n’est pas disponible.",
+      eNet: "Pas de connexion. Vérifiez votre réseau et réessayez.",
+      eGone: "Ce chat n’est pas disponible ici.",
       eBusy: "Une réponse est encore en cours. Réessayez dans un instant.",
       eLong: "Votre message est trop long.",
       eRate: "Trop de messages. Patientez un instant puis réessayez.",
       eBudget: "L’assistant a atteint sa limite pour aujourd’hui. Réessayez plus tard.",
       eServer: "L’assistant n’a pas pu répondre. Réessayez.",
-      eNo: "L’assistant n’a pas pu répondre à ce message.", eLoad: "Le chat n’a pas pu se charger.",
+      eLoad: "Le chat n’a pas pu se charger.",
     },
     de: {
       open: "Chat öffnen", close: "Chat schließen", menu: "Weitere Optionen",
       fresh: "Neue Unterhaltung", save: "Unterhaltung herunterladen", del: "Unterhaltung löschen",
       sure: "Diese Unterhaltung endgültig löschen?", yes: "Löschen", no: "Abbrechen",
-      input: "Nachricht", ph: "Nachricht eingeben…", send: "Senden", stop: "Stoppen",
-      retry: "Wiederholen", more: "Frühere Nachrichten anzeigen",
-      log: "Unterhaltung", tips: "Vorschläge", you: "Sie", up: "Hilfreich",
+      ph: "Nachricht eingeben…", send: "Senden", stop: "Stoppen", retry: "Wiederholen",
+      more: "Frühere Nachrichten anzeigen", log: "Unterhaltung", you: "Sie", up: "Hilfreich",
       down: "Nicht hilfreich", demo: "Demomodus", typing: "Antwort wird geschrieben…",
-      stopped: "Gestoppt.", failed: "Diese Antwort ist fehlgeschlagen.", privacy: "Datenschutzerklärung",
+      stopped: "Gestoppt.", failed: "Diese Antwort ist fehlgeschlagen.",
+      privacy: "Datenschutzerklärung", gone: "Unterhaltung gelöscht.",
       notice: "Sie chatten mit einem KI-Assistenten. Unterhaltungen werden {days} Tage aufbewahrt.",
-      gone: "Unterhaltung gelöscht.",
-      eNet: "Sie scheinen offline zu sein. Prüfen Sie die Verbindung und versuchen Sie es erneut.",
-      eOrigin: "Dieser Chat ist auf dieser Website nicht verfügbar.",
-      eGone: "Dieser Assistent ist nicht verfügbar.",
+      eNet: "Keine Verbindung. Prüfen Sie Ihr Netz und versuchen Sie es erneut.",
+      eGone: "Dieser Chat ist hier nicht verfügbar.",
       eBusy: "Eine Antwort wird noch geschrieben. Versuchen Sie es gleich noch einmal.",
       eLong: "Ihre Nachricht ist zu lang.",
       eRate: "Zu viele Nachrichten. Warten Sie kurz und versuchen Sie es erneut.",
       eBudget: "Der Assistent hat sein Tageslimit erreicht. Versuchen Sie es später erneut.",
       eServer: "Der Assistent konnte nicht antworten. Versuchen Sie es erneut.",
-      eNo: "Der Assistent konnte auf diese Nachricht nicht antworten.",
       eLoad: "Der Chat konnte nicht geladen werden.",
     },
     ar: {
       open: "فتح المحادثة", close: "إغلاق المحادثة", title: "محادثة", menu: "خيارات أخرى",
       fresh: "محادثة جديدة", save: "تنزيل المحادثة", del: "حذف المحادثة",
-      sure: "هل تريد حذف هذه المحادثة نهائيًا؟", yes: "حذف", no: "إلغاء", input: "الرسالة",
-      ph: "اكتب رسالتك…", send: "إرسال", stop: "إيقاف", retry: "إعادة المحاولة", more: "عرض الرسائل السابقة", log: "المحادثة", tips: "اقتراحات",
-      you: "أنت", up: "مفيد", down: "غير مفيد", demo: "وضع تجريبي", typing: "جارٍ كتابة الرد…",
-      stopped: "تم الإيقاف.", failed: "فشل هذا الرد.",
-      privacy: "سياسة الخصوصية",
+      sure: "هل تريد حذف هذه المحادثة نهائيًا؟", yes: "حذف", no: "إلغاء",
+      ph: "اكتب رسالتك…", send: "إرسال", stop: "إيقاف", retry: "إعادة المحاولة",
+      more: "عرض الرسائل السابقة", log: "المحادثة", you: "أنت", up: "مفيد", down: "غير مفيد",
+      demo: "وضع تجريبي", typing: "جارٍ كتابة الرد…", stopped: "تم الإيقاف.",
+      failed: "فشل هذا الرد.", privacy: "سياسة الخصوصية", gone: "تم حذف المحادثة.",
       notice: "أنت تتحدث مع مساعد يعمل بالذكاء الاصطناعي. تُحفظ المحادثات لمدة {days} يومًا.",
-      gone: "تم حذف المحادثة.", eNet: "يبدو أنك غير متصل. تحقق من اتصالك وحاول مرة أخرى.",
-      eOrigin: "هذه المحادثة غير متاحة على هذا الموقع.", eGone: "هذا المساعد غير متاح.",
+      eNet: "لا يوجد اتصال. تحقق من الشبكة وحاول مرة أخرى.", eGone: "هذه المحادثة غير متاحة هنا.",
       eBusy: "ما زال الرد قيد الكتابة. حاول بعد لحظات.", eLong: "رسالتك طويلة جدًا.",
       eRate: "رسائل كثيرة جدًا. انتظر قليلًا ثم حاول مرة أخرى.",
-      eBudget: "بلغ المساعد حده اليومي. حاول لاحقًا.", eServer: "تعذّر على المساعد الرد. حاول مرة أخرى.",
-      eNo: "تعذّر على المساعد الرد على هذه الرسالة.",
-      eLoad: "تعذّر تحميل المحادثة.",
+      eBudget: "بلغ المساعد حده اليومي. حاول لاحقًا.",
+      eServer: "تعذّر على المساعد الرد. حاول مرة أخرى.", eLoad: "تعذّر تحميل المحادثة.",
     },
   };
 
@@ -124,29 +110,27 @@
     .replace(/\/api\/v1$/, "");
   const API = ROOT + "/api/v1";
   const SLUG = opt.assistant || "default";
-  const KEY = "chatkit:" + ROOT + ":" + SLUG; // the session id, per assistant and chat host
-  const OPEN_KEY = KEY + ":open"; // the panel was open on the previous page (this tab)
-  const LEFT = opt.position === "left";
-  const requested = (opt.locale || navigator.language || "en").toLowerCase();
-  const lang = requested.split("-")[0];
-  const overrides = window.chatkitStrings || {};
-  const t = { ...LOCALES.en, ...LOCALES[lang], ...overrides };
+  const KEY = "chatkit:" + ROOT + ":" + SLUG; // the session id, per chat host and assistant
+  const OPEN_KEY = KEY + ":open"; // the panel was open on the previous page of this tab
+  const locale = (opt.locale || navigator.language || "en").toLowerCase();
+  const lang = locale.split("-")[0];
+  const t = { ...LOCALES.en, ...LOCALES[lang], ...window.chatkitStrings };
   const RTL = /^(ar|he|fa|ur|ps|yi|dv|ku|sd|ug)$/.test(lang);
 
+  // Storage may be switched off (privacy settings, sandboxed frames): then a conversation
+  // lasts as long as the page.
   const storage = (area) => ({
-    get: (k) => {
+    get(key) {
       try {
-        return window[area].getItem(k);
+        return window[area].getItem(key);
       } catch {
-        return null; // storage disabled (privacy settings, sandboxed frames)
+        return null;
       }
     },
-    set: (k, v) => {
+    set(key, value) {
       try {
-        v == null ? window[area].removeItem(k) : window[area].setItem(k, v);
-      } catch {
-        /* the conversation lasts as long as the page, then */
-      }
+        value == null ? window[area].removeItem(key) : window[area].setItem(key, value);
+      } catch {}
     },
   });
   const local = storage("localStorage");
@@ -154,34 +138,35 @@
 
   // --- State
 
-  let config = null; // GET /assistants/{slug}, once the panel has opened
-  let loading = null; // the promise of loading it (and the stored conversation)
+  let config = null; // the assistant's public config, loaded when the panel first opens
+  let loading = null;
   let sid = local.get(KEY); // the session id: the visitor's only key to the conversation
-  let msgs = []; // shown messages: {seq, role, content, status, feedback, err, el, …}
-  let hasMore = false; // older messages wait on the server
+  let msgs = []; // what is shown: {seq, role, content, status, feedback, err, el, thumbs}
+  let hasMore = false;
   let fetching = false;
   let busy = false; // a turn is under way
-  let turn = null; // its AbortController (Stop)
+  let turn = null; // its AbortController, for Stop
   let poll = 0;
   let frame = 0;
-  let over = false; // the draft is longer than the assistant allows
+  let over = false; // the draft is longer than the assistant takes
   let isOpen = false;
-  let inline = opt.mode === "inline";
   let isReady = false;
+  let inline = opt.mode === "inline";
   const listeners = {};
 
-  // --- Rendering helpers: DOM nodes only, never markup from a string
+  // --- DOM helpers: elements and text nodes, never markup parsed from a string
 
   function h(tag, props, ...kids) {
     const el = document.createElement(tag);
-    for (const [k, v] of Object.entries(props || {})) {
-      if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-      else if (v === true) el.setAttribute(k, "");
-      else if (v !== false && v != null) el.setAttribute(k, v);
+    for (const [key, value] of Object.entries(props || {})) {
+      if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
+      else if (value != null && value !== false) el.setAttribute(key, value === true ? "" : value);
     }
     el.append(...kids);
     return el;
   }
+
+  const button = (props, ...kids) => h("button", { type: "button", ...props }, ...kids);
 
   const ICONS = {
     chat: "M21 15a2 2 0 0 1-2 2H7l-4 4V5a2 2 0 0 1 2-2h14a2 2 0 0 1 2 2z",
@@ -192,20 +177,19 @@
     up: "M7 10v11M14 6l-1 4h6a2 2 0 0 1 2 2.3l-1.4 7A2 2 0 0 1 16.6 21H7V10l4-8a2.5 2.5 0 0 1 3 4z",
   };
 
-  function icon(name, cls) {
-    const ns = "http://www.w3.org/2000/svg";
-    const svg = document.createElementNS(ns, "svg");
-    const path = document.createElementNS(ns, "path");
+  function icon(name, cls = name) {
+    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    const path = document.createElementNS(svg.namespaceURI, "path");
+    path.setAttribute("d", ICONS[name]);
     svg.setAttribute("viewBox", "0 0 24 24");
     svg.setAttribute("aria-hidden", "true");
-    if (cls) svg.setAttribute("class", cls);
-    path.setAttribute("d", ICONS[name]);
+    svg.setAttribute("class", cls);
     svg.append(path);
     return svg;
   }
 
-  // A safe Markdown subset: paragraphs, **bold**, *italic*, `code`, fenced code blocks, lists
-  // and links to http(s) and mailto only. Anything else stays text.
+  // A safe Markdown subset: paragraphs, **bold**, *italic*, `code`, fenced code blocks, lists,
+  // and links to http(s) and mailto only (anything else stays text).
   const INLINE =
     /`([^`\n]+)`|\*\*(.+?)\*\*|__(.+?)__|\*(\S(?:.*?\S)?)\*|\b_(\S(?:.*?\S)?)_\b|\[([^\]\n]+)\]\(([^)\s]+)\)|(https?:\/\/[^\s<>]*[^\s<>.,;:!?'")\]])/;
 
@@ -213,22 +197,18 @@
     const out = [];
     let m;
     while (text && (m = INLINE.exec(text))) {
-      if (m.index) out.push(text.slice(0, m.index));
+      out.push(text.slice(0, m.index));
       text = text.slice(m.index + m[0].length);
-      if (m[1] != null) out.push(h("code", {}, m[1]));
+      const url = m[7] || m[8];
+      if (m[1]) out.push(h("code", {}, m[1]));
       else if (m[2] || m[3]) out.push(h("strong", {}, ...inlineNodes(m[2] || m[3])));
       else if (m[4] || m[5]) out.push(h("em", {}, ...inlineNodes(m[4] || m[5])));
-      else {
-        const url = m[7] || m[8];
-        out.push(
-          /^(https?:\/\/|mailto:)/i.test(url)
-            ? h("a", { href: url, target: "_blank", rel: "noopener noreferrer" },
-                ...(m[6] ? inlineNodes(m[6]) : [url]))
-            : m[0],
-        );
-      }
+      else if (/^(https?:\/\/|mailto:)/i.test(url)) {
+        const label = m[6] ? inlineNodes(m[6]) : [url];
+        out.push(h("a", { href: url, target: "_blank", rel: "noopener noreferrer" }, ...label));
+      } else out.push(m[0]);
     }
-    if (text) out.push(text);
+    out.push(text);
     return out;
   }
 
@@ -248,26 +228,25 @@
       } else if ((m = /^\s*(?:[-*+]|(\d{1,9})[.)])\s+(.*)$/.exec(line))) {
         const tag = m[1] ? "ol" : "ul";
         if (!list || list.localName !== tag) {
-          out.append((list = h(tag, { start: m[1] && m[1] !== "1" ? m[1] : null })));
+          out.append((list = h(tag, { start: m[1] > 1 && m[1] })));
         }
         list.append(h("li", {}, ...inlineNodes(m[2])));
         para = null;
-      } else if (!line.trim()) {
-        para = list = null;
       } else if ((m = /^#{1,6}\s+(.*)$/.exec(line))) {
         out.append(h("p", {}, h("strong", {}, ...inlineNodes(m[1]))));
         para = list = null;
-      } else {
+      } else if (line.trim()) {
         if (para) para.append(h("br"));
         else out.append((para = h("p")));
         para.append(...inlineNodes(line));
         list = null;
-      }
+      } else para = list = null;
     }
     return out;
   }
 
-  // --- Styles: a constructed stylesheet, which a strict host CSP allows
+  // --- Styles: a constructed stylesheet, which a strict host CSP allows (a <style> it blocks).
+  // Inner !important beats the host page's; the theme's custom properties inherit through.
 
   const CSS = `
 :host{all:initial!important;display:contents!important}
@@ -275,21 +254,20 @@
 .w{--a:var(--chatkit-accent,var(--ck-accent,#2563eb));--on:var(--chatkit-on-accent,var(--ck-on,#fff));
 --bg:#fff;--fg:#1f2328;--mu:#57606a;--bd:#d0d7de;--bb:#f1f3f5;--er:#b42318;
 position:fixed;z-index:2147483000;bottom:calc(20px + env(safe-area-inset-bottom));right:20px;
-font:16px/1.45 var(--chatkit-font,system-ui,-apple-system,"Segoe UI",Roboto,sans-serif);
-color:var(--fg);text-align:start;-webkit-text-size-adjust:100%}
-.w.lf{right:auto;left:20px}
+font:16px/1.45 var(--chatkit-font,system-ui,-apple-system,"Segoe UI",Roboto,sans-serif);color:var(--fg)}
+.lf{right:auto;left:20px}
 .dk{--bg:#0d1117;--fg:#e6edf3;--mu:#9ea7b3;--bd:#3d444d;--bb:#1e252e;--er:#ff8e87;color-scheme:dark}
-*,::before,::after{box-sizing:border-box}
+*{box-sizing:border-box}
 button{font:inherit;color:inherit;background:none;border:0;margin:0;padding:0;cursor:pointer;border-radius:8px}
 button:disabled{opacity:.5;cursor:default}
 :focus-visible{outline:2px solid var(--fg);outline-offset:2px}
 header :focus-visible,.l:focus-visible{outline-color:var(--a);box-shadow:0 0 0 2px var(--on)}
 svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-linecap:round;stroke-linejoin:round;flex:none}
-.fill{fill:currentColor}
-.dn{transform:scaleY(-1)}
+.stop{fill:currentColor}
+.dots{stroke-width:3.5}
+.down{transform:scaleY(-1)}
 .l{width:56px;height:56px;border-radius:50%;background:var(--a);color:var(--on);display:grid;place-items:center;box-shadow:0 4px 16px rgba(0,0,0,.3)}
 .l svg{width:26px;height:26px}
-[aria-controls=mn] svg{stroke-width:3.5}
 .p{position:absolute;bottom:72px;right:0;width:380px;max-width:calc(100vw - 40px);height:min(640px,calc(100vh - 120px));
 display:flex;flex-direction:column;background:var(--bg);border:1px solid var(--bd);border-radius:16px;overflow:hidden;box-shadow:0 12px 48px rgba(0,0,0,.28)}
 .lf .p{right:auto;left:0}
@@ -298,7 +276,7 @@ display:flex;flex-direction:column;background:var(--bg);border:1px solid var(--b
 header{display:flex;align-items:center;gap:6px;padding:10px;padding-inline:16px 8px;background:var(--a);color:var(--on);position:relative}
 .tt{flex:1;font-weight:600;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 .bg{font-size:12px;padding:2px 8px;border-radius:99px;background:var(--on);color:var(--a);white-space:nowrap}
-.ib{width:36px;height:36px;display:inline-grid;place-items:center}
+.ib{width:36px;height:36px;display:grid;place-items:center}
 .mn{position:absolute;top:calc(100% - 4px);inset-inline-end:8px;z-index:2;min-width:220px;display:flex;flex-direction:column;padding:4px;
 background:var(--bg);color:var(--fg);border:1px solid var(--bd);border-radius:10px;box-shadow:0 8px 24px rgba(0,0,0,.2)}
 .mn button{padding:9px 12px;text-align:start}
@@ -317,101 +295,89 @@ background:var(--bg);color:var(--fg);border:1px solid var(--bd);border-radius:10
 .f .b{border:1px solid var(--er)}
 .b p,.b ul,.b ol,.b pre{margin:0 0 8px}.b>:last-child{margin-bottom:0}
 .b ul,.b ol{padding-inline-start:22px}
-.b a{color:inherit;text-decoration:underline}
+.b a{color:inherit}
 code{font:14px/1.4 ui-monospace,Menlo,Consolas,monospace;background:rgba(127,127,127,.16);padding:1px 4px;border-radius:4px}
-pre{overflow-x:auto;padding:8px 10px;border-radius:8px;background:rgba(127,127,127,.16);white-space:pre}
+pre{overflow-x:auto;padding:8px 10px;border-radius:8px;background:rgba(127,127,127,.16)}
 pre code{background:none;padding:0}
-.nt2{margin:0;font-size:13px;color:var(--mu);display:flex;gap:8px;align-items:center}
-.f .nt2{color:var(--er)}
-.nt2 button{text-decoration:underline;font-size:13px;padding:2px 4px}
+.nt{margin:0;font-size:13px;color:var(--mu);display:flex;gap:8px;align-items:center}
+.f .nt{color:var(--er)}
+.nt button{text-decoration:underline;padding:2px 4px}
 .fb{display:flex;gap:2px}
 .fb button{width:30px;height:30px;display:grid;place-items:center;color:var(--mu)}
 .fb svg{width:17px;height:17px}
 .fb [aria-pressed=true]{color:var(--fg);background:var(--bb)}
 .fb [aria-pressed=true] svg{fill:currentColor;fill-opacity:.25}
-.dots{display:inline-flex;gap:4px;padding:6px 0}
-.dots i{width:7px;height:7px;border-radius:50%;background:var(--mu);animation:ck 1.2s infinite}
-.dots i:nth-child(2){animation-delay:.2s}.dots i:nth-child(3){animation-delay:.4s}
+.ty{display:inline-flex;gap:4px;padding:6px 0}
+.ty i{width:7px;height:7px;border-radius:50%;background:var(--mu);animation:ck 1.2s infinite}
+.ty i+i{animation-delay:.2s}.ty i+i+i{animation-delay:.4s}
 @keyframes ck{50%{opacity:.25}}
 .er{display:block;margin:0 auto 12px;font-size:14px;text-decoration:underline;padding:4px 8px}
 .st{display:flex;flex-wrap:wrap;gap:8px;padding:0 14px 10px}
 .st button{border:1px solid var(--bd);padding:6px 12px;border-radius:99px;font-size:14px;text-align:start}
 form{display:flex;gap:8px;align-items:end;padding:10px 12px 6px;border-top:1px solid var(--bd)}
-textarea{flex:1;resize:none;font:inherit;font-size:16px;color:var(--fg);background:var(--bg);border:1px solid var(--bd);border-radius:10px;padding:8px 10px;min-height:42px;max-height:140px;margin:0}
+textarea{flex:1;resize:none;font:inherit;color:var(--fg);background:var(--bg);border:1px solid var(--bd);border-radius:10px;padding:8px 10px;min-height:42px;max-height:140px;margin:0}
 textarea::placeholder{color:var(--mu);opacity:1}
 .sd{width:42px;height:42px;display:grid;place-items:center;background:var(--a);color:var(--on);border-radius:10px}
-[dir=rtl] .sd svg{transform:scaleX(-1)}
+[dir=rtl] .send{transform:scaleX(-1)}
 .ct{font-size:12px;color:var(--mu);padding:0 14px;text-align:end}
-.ct.ov{color:var(--er);font-weight:600}
+.ov{color:var(--er);font-weight:600}
 .nc{margin:0;padding:2px 14px 10px;font-size:12px;color:var(--mu);text-align:center}
 .nc a{color:inherit}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 @media (max-width:479.98px){
-.w:not(.in) .p{position:fixed;left:0;right:0;top:var(--vt,0);bottom:auto;width:100%;max-width:none;height:var(--vh,100%);border:0;border-radius:0;
-padding-bottom:env(safe-area-inset-bottom)}
+.w:not(.in) .p{position:fixed;inset:var(--vt,0) 0 auto;width:100%;max-width:none;height:var(--vh,100%);border:0;border-radius:0;padding-bottom:env(safe-area-inset-bottom)}
 .op:not(.in) .l{display:none}}
-@media (prefers-reduced-motion:reduce){*{animation:none!important;transition:none!important}}`;
+@media (prefers-reduced-motion:reduce){*{animation:none!important}}`;
 
   // --- The DOM
 
   const host = document.createElement("chatkit-widget");
   const root = host.attachShadow({ mode: "open" });
-  if (root.adoptedStyleSheets && window.CSSStyleSheet && CSSStyleSheet.prototype.replaceSync) {
+  if (root.adoptedStyleSheets && CSSStyleSheet.prototype.replaceSync) {
     const sheet = new CSSStyleSheet();
     sheet.replaceSync(CSS);
     root.adoptedStyleSheets = [sheet];
-  } else {
-    root.append(h("style", {}, CSS)); // older browsers; blocked only by a strict style-src
-  }
+  } else root.append(h("style", {}, CSS)); // older browsers, without a strict style-src
 
-  const wrap = h("div", { class: "w", dir: RTL ? "rtl" : "ltr", lang: LOCALES[lang] || window.chatkitStrings ? requested : "en" });
-  const launcher = h("button", {
-    type: "button", class: "l", "aria-expanded": "false", "aria-controls": "p",
-    "aria-label": t.open, onclick: () => toggle(),
-  }, icon("chat"));
+  const wrap = h("div", {
+    dir: RTL ? "rtl" : "ltr", lang: LOCALES[lang] || window.chatkitStrings ? lang : "en",
+  });
+  const launcher = button(
+    { class: "l", "aria-expanded": "false", "aria-controls": "p", onclick: () => toggle() });
   const title = h("div", { class: "tt", id: "t" }, opt.title || t.title);
   const badge = h("span", { class: "bg", hidden: true }, t.demo);
-  const menuButton = h("button", {
-    type: "button", class: "ib", "aria-label": t.menu, "aria-expanded": "false",
-    "aria-controls": "mn", onclick: () => menu(menuBox.hidden),
+  const menuButton = button({
+    class: "ib", "aria-label": t.menu, "aria-expanded": "false", "aria-controls": "mn",
+    onclick: () => menu(menuBox.hidden),
   }, icon("dots"));
-  const closeButton = h("button", {
-    type: "button", class: "ib", "aria-label": t.close, onclick: () => close(),
-  }, icon("close"));
-  const menuItem = (label, action) =>
-    h("button", {
-      type: "button",
-      onclick: () => {
-        menu(false);
-        menuButton.focus(); // unless the action moves it on
-        action();
-      },
-    }, label);
-  const freshItem = menuItem(t.fresh, () => (reset(), input.focus()));
-  const saveItem = menuItem(t.save, () => download());
-  const deleteItem = menuItem(t.del, () => confirmDelete(true));
+  const closeButton = button({ class: "ib", "aria-label": t.close, onclick: () => close() }, icon("close"));
+  // A menu item closes the menu and hands the focus back to its button, unless it moves it on.
+  const item = (label, action) =>
+    button({ onclick: () => (menu(false), menuButton.focus(), action()) }, label);
+  const freshItem = item(t.fresh, () => (reset(), input.focus()));
+  const saveItem = item(t.save, () => download());
+  const deleteItem = item(t.del, () => confirmDelete(true));
   const menuBox = h("div", { class: "mn", id: "mn", hidden: true }, freshItem, saveItem, deleteItem);
-  const noButton = h("button", { type: "button", class: "bt", onclick: () => confirmDelete(false) }, t.no);
+  const noButton = button({ class: "bt", onclick: () => confirmDelete(false) }, t.no);
   const confirmBox = h("div", { class: "cf", hidden: true },
-    h("span", {}, t.sure),
-    h("button", { type: "button", class: "bt x", onclick: () => destroy() }, t.yes),
-    noButton);
+    h("span", {}, t.sure), button({ class: "bt x", onclick: () => destroy() }, t.yes), noButton);
   const alertText = h("span");
-  const alertButton = h("button", { type: "button", class: "bt" }, t.retry);
+  const alertButton = button({ class: "bt" }, t.retry);
   const alertBox = h("div", { class: "al", role: "alert", hidden: true }, alertText, alertButton);
-  const earlierButton = h("button", { type: "button", class: "er", hidden: true, onclick: () => earlier() }, t.more);
+  const earlierButton = button({ class: "er", hidden: true, onclick: () => earlier() }, t.more);
   const list = h("ol", { class: "ms" });
-  const log = h("div", { class: "lg", role: "region", "aria-label": t.log, tabindex: "0" }, earlierButton, list);
-  const starters = h("div", { class: "st", role: "group", "aria-label": t.tips, hidden: true });
+  const log = h("div", { class: "lg", role: "region", "aria-label": t.log, tabindex: "0" },
+    earlierButton, list);
+  const starters = h("div", { class: "st", hidden: true });
   const input = h("textarea", {
-    id: "i", rows: "1", dir: "auto", placeholder: t.ph, enterkeyhint: "send", "aria-describedby": "ct",
+    rows: "1", dir: "auto", "aria-label": t.ph, placeholder: t.ph, enterkeyhint: "send",
+    "aria-describedby": "ct",
   });
-  const sendButton = h("button", { type: "submit", class: "sd", "aria-label": t.send }, icon("send"));
-  const stopButton = h("button", {
-    type: "button", class: "sd", "aria-label": t.stop, hidden: true, onclick: () => stop(),
-  }, icon("stop", "fill"));
+  const sendButton = h("button", { class: "sd", "aria-label": t.send }, icon("send"));
+  const stopButton = button(
+    { class: "sd", "aria-label": t.stop, hidden: true, onclick: () => stop() }, icon("stop"));
   const form = h("form", { onsubmit: (e) => (e.preventDefault(), submit()) },
-    h("label", { class: "sr", for: "i" }, t.input), input, sendButton, stopButton);
+    input, sendButton, stopButton);
   const counter = h("div", { class: "ct", id: "ct", hidden: true });
   const notice = h("p", { class: "nc" });
   const live = h("div", { class: "sr", "aria-live": "polite" });
@@ -421,31 +387,27 @@ padding-bottom:env(safe-area-inset-bottom)}
 
   // --- Transport: the v1 API
 
-  function failure(code, status = 0, retryable = true) {
-    return Object.assign(new Error(code), { code, status, retryable });
-  }
+  const failure = (code, status = 0) => Object.assign(new Error(code), { code, status });
 
-  async function call(method, path, body, signal, stream) {
+  async function call(method, path, body, signal) {
     let res;
     try {
       res = await fetch(API + path, {
-        method, signal, credentials: "omit",
-        headers: { ...(body && { "Content-Type": "application/json" }), ...(stream && { Accept: "text/event-stream" }) },
+        method,
+        signal,
+        credentials: "omit",
+        headers: body ? { "Content-Type": "application/json", Accept: "text/event-stream, */*" } : {},
         body: body && JSON.stringify(body),
       });
     } catch (e) {
       throw signal && signal.aborted ? e : failure("network");
     }
-    if (!res.ok) {
-      let code = "http_" + res.status;
-      try {
-        code = (await res.json()).error.code || code;
-      } catch {
-        /* not our JSON: a proxy's page */
-      }
-      throw failure(code, res.status);
-    }
-    return res;
+    if (res.ok) return res;
+    let code = "http";
+    try {
+      code = (await res.json()).error.code;
+    } catch {} // not our JSON: a proxy's error page
+    throw failure(code, res.status);
   }
 
   const json = async (method, path, body) => {
@@ -453,19 +415,17 @@ padding-bottom:env(safe-area-inset-bottom)}
     return res.status === 204 ? null : res.json();
   };
 
-  function errorText(e) {
-    const { code, status } = e;
+  function errorText({ code, status }) {
     if (code === "network") return t.eNet;
     if (code === "budget_exhausted") return t.eBudget;
     if (status === 429) return t.eRate;
-    if (status === 403) return t.eOrigin;
-    if (status === 404) return t.eGone;
+    if (status === 403 || status === 404) return t.eGone;
     if (status === 409) return t.eBusy;
-    if (status === 413) return t.eLong;
-    return e.retryable === false ? t.eNo : t.eServer;
+    if (status === 413 || code === "too_long") return t.eLong;
+    return t.eServer;
   }
 
-  // --- Events for the host page
+  // --- Events for the host page: ChatKit.on(name, fn), and `chatkit:<name>` on window
 
   function emit(name, detail) {
     for (const fn of listeners[name] || []) {
@@ -473,7 +433,7 @@ padding-bottom:env(safe-area-inset-bottom)}
         fn(detail);
       } catch (e) {
         setTimeout(() => {
-          throw e; // the host's bug, reported, without breaking the widget
+          throw e; // the page's bug, reported without breaking the widget
         });
       }
     }
@@ -490,19 +450,16 @@ padding-bottom:env(safe-area-inset-bottom)}
     for (let i = items.length; i--; ) if (test(items[i])) return items[i];
   };
   const lastReply = () => findLast(msgs, (m) => m.role === "assistant" && !m.greeting);
+  const question = (m) => findLast(msgs.slice(0, msgs.indexOf(m)), (x) => x.role === "user");
+  const rating = (m) => m.feedback && m.feedback.rating;
 
   function show(m, first) {
     const previous = lastReply();
     m.el = h("li", { class: "m " + (m.role === "user" ? "u" : "a"), dir: "auto" });
-    if (first) {
-      msgs.unshift(m);
-      list.prepend(m.el);
-    } else {
-      msgs.push(m);
-      list.append(m.el);
-    }
+    first ? msgs.unshift(m) : msgs.push(m);
+    first ? list.prepend(m.el) : list.append(m.el);
     paint(m);
-    // Only the last reply offers Retry: the one before it loses its button.
+    // Only the last reply offers Retry: the one before loses it.
     if (previous && !first && previous.status !== "complete") paint(previous);
     return m;
   }
@@ -513,23 +470,22 @@ padding-bottom:env(safe-area-inset-bottom)}
     if (m.role === "user") kids.push(h("div", { class: "b" }, m.content));
     else if (m.content) kids.push(h("div", { class: "b" }, markdown(m.content)));
     else if (m.status === "streaming") {
-      kids.push(h("div", { class: "b" },
-        h("span", { class: "dots", "aria-hidden": "true" }, h("i"), h("i"), h("i")),
-        h("span", { class: "sr" }, t.typing)));
+      kids.push(h("div", { class: "b" }, h("span", { class: "ty", "aria-hidden": "true" },
+        h("i"), h("i"), h("i")), h("span", { class: "sr" }, t.typing)));
     }
     if (m.role === "assistant" && !m.greeting) {
-      const note = failed ? m.err || t.failed : m.status === "interrupted" ? t.stopped : "";
-      const retry = (failed || m.status === "interrupted") && !busy && m === lastReply() && before(m);
+      // A reply that failed or stopped says so (never an empty bubble); the last one offers Retry.
+      const note = failed ? m.err || t.failed : m.status === "interrupted" && t.stopped;
+      const again = !busy && m === lastReply() && question(m);
       if (note) {
-        kids.push(h("p", { class: "nt2" }, note,
-          retry ? h("button", { type: "button", onclick: () => send(before(m).content) }, t.retry) : ""));
+        kids.push(h("p", { class: "nt" }, note,
+          again ? button({ onclick: () => send(again.content) }, t.retry) : ""));
       }
       if (m.status === "complete" && m.seq) {
-        m.thumbs = ["up", "down"].map((r) =>
-          h("button", {
-            type: "button", value: r, "aria-label": t[r], "aria-pressed": String(rating(m) === r),
-            onclick: () => rate(m, r),
-          }, icon("up", r === "down" ? "dn" : "")));
+        m.thumbs = ["up", "down"].map((r) => button({
+          value: r, "aria-label": t[r], "aria-pressed": String(rating(m) === r),
+          onclick: () => rate(m, r),
+        }, icon("up", r)));
         kids.push(h("div", { class: "fb" }, ...m.thumbs));
       }
     }
@@ -537,13 +493,8 @@ padding-bottom:env(safe-area-inset-bottom)}
     m.el.replaceChildren(...kids);
   }
 
-  // The visitor message a reply answers.
-  const before = (m) => findLast(msgs.slice(0, msgs.indexOf(m)), (x) => x.role === "user");
-  const rating = (m) => (m.feedback ? m.feedback.rating : null);
-
   function repaint(m) {
-    if (frame) return;
-    frame = requestAnimationFrame(() => {
+    frame = frame || requestAnimationFrame(() => {
       frame = 0;
       const end = nearEnd();
       paint(m);
@@ -551,14 +502,12 @@ padding-bottom:env(safe-area-inset-bottom)}
     });
   }
 
-  function say(text) {
-    live.replaceChildren(h("p", {}, text)); // a new node: read out even when the same as before
-  }
+  const say = (text) => live.replaceChildren(h("p", {}, text)); // a new node is read out
 
   function report(e, again, text = errorText(e)) {
     alertText.textContent = text;
     alertButton.hidden = !again;
-    alertButton.onclick = () => (alertBox.hidden = true, again());
+    alertButton.onclick = () => ((alertBox.hidden = true), again());
     alertBox.hidden = false;
     emit("error", { code: e.code, message: text });
   }
@@ -566,26 +515,25 @@ padding-bottom:env(safe-area-inset-bottom)}
   function clear() {
     msgs = [];
     list.replaceChildren();
-    starters.hidden = true;
     hasMore = false;
-    earlierButton.hidden = true;
+    starters.hidden = earlierButton.hidden = true;
   }
 
   function empty() {
     clear();
-    if (config.greeting) show({ role: "assistant", content: config.greeting, status: "complete", greeting: true });
+    if (config.greeting) show({ role: "assistant", content: config.greeting, greeting: true });
     starters.replaceChildren(
-      ...config.starter_prompts.map((p) => h("button", { type: "button", onclick: () => send(p) }, p)));
+      ...config.starter_prompts.map((p) => button({ onclick: () => send(p) }, p)));
     starters.hidden = !config.starter_prompts.length;
   }
 
   function sync() {
-    if (busy && root.activeElement === sendButton) input.focus();
-    if (!busy && root.activeElement === stopButton) input.focus();
+    const focus = root.activeElement;
     sendButton.hidden = busy;
     stopButton.hidden = !busy;
     sendButton.disabled = over;
     saveItem.disabled = deleteItem.disabled = !sid || busy;
+    if (focus && focus.hidden) input.focus(); // Send or Stop, swapped under the focus
     const last = lastReply();
     if (last) paint(last); // its Retry comes and goes with `busy`
   }
@@ -606,41 +554,33 @@ padding-bottom:env(safe-area-inset-bottom)}
 
   // --- Loading: the assistant's config, then the stored conversation
 
-  function ready() {
-    return (loading = loading || load());
-  }
+  const ready = () => (loading = loading || load());
 
   async function load() {
     try {
       config = await json("GET", "/assistants/" + encodeURIComponent(SLUG));
     } catch (e) {
-      loading = null;
-      const known = e.code === "network" || e.status === 403 || e.status === 404;
-      return report(e, () => ready(), known ? errorText(e) : t.eLoad);
+      loading = null; // opening again, or the alert's button, tries again
+      return report(e, ready, e.code === "network" || e.status === 404 ? errorText(e) : t.eLoad);
     }
     title.textContent = opt.title || config.name;
     accent(opt.accentColor || config.accent_color);
     badge.hidden = config.mode !== "demo";
-    const text = config.notice || t.notice.replace("{days}", config.retention_days);
-    notice.replaceChildren(text);
+    notice.replaceChildren(config.notice || t.notice.replace("{days}", config.retention_days));
     if (/^https?:\/\//i.test(config.privacy_url)) {
       notice.append(" ", h("a", { href: config.privacy_url, target: "_blank", rel: "noopener noreferrer" }, t.privacy));
     }
     count();
-    if (sid) await restore();
-    else empty();
-  }
-
-  async function restore() {
+    if (!sid) return empty();
     let s;
     try {
       s = await json("GET", "/sessions/" + encodeURIComponent(sid));
     } catch (e) {
       if (e.status !== 404) {
-        loading = null; // so that opening again tries again
-        return report(e, () => ready());
+        loading = null;
+        return report(e, ready);
       }
-      forget(); // deleted, purged or never ours: start afresh
+      forget(); // deleted, purged or not ours: start afresh
       return empty();
     }
     clear();
@@ -653,26 +593,22 @@ padding-bottom:env(safe-area-inset-bottom)}
     watch(msgs[msgs.length - 1]);
   }
 
-  // A reply still being written when the previous page left: re-read it with back-off, for a
-  // minute at most; then it is shown as it ended (or as unfinished), never as a spinner forever.
+  // A reply still being written when the previous page left: re-read it with back-off, a minute
+  // at most, then show it as it ended (or as failed): never a spinner forever.
   function watch(m, delay = 1000, spent = 0) {
     clearTimeout(poll);
     if (!m || m.status !== "streaming") return;
     if (spent >= 60000) {
-      Object.assign(m, { status: "error" });
+      m.status = "error";
       return sync();
     }
     delay = Math.min(delay, 60000 - spent);
     poll = setTimeout(async () => {
       try {
         const s = await json("GET", "/sessions/" + encodeURIComponent(sid));
-        const fresh = s.messages.find((x) => x.seq === m.seq);
-        if (fresh) Object.assign(m, fresh);
-      } catch {
-        /* try again with the next read */
-      }
-      if (m.status === "streaming") watch(m, delay * 2, spent + delay);
-      else sync();
+        Object.assign(m, s.messages.find((x) => x.seq === m.seq));
+      } catch {} // read again next time
+      m.status === "streaming" ? watch(m, delay * 2, spent + delay) : sync();
     }, delay);
   }
 
@@ -685,20 +621,19 @@ padding-bottom:env(safe-area-inset-bottom)}
       const height = log.scrollHeight;
       s.messages.reverse().forEach((m) => show(m, true));
       hasMore = s.has_more;
-      log.scrollTop += log.scrollHeight - height; // keep what the visitor was reading in place
+      log.scrollTop += log.scrollHeight - height; // what the visitor was reading stays put
     } catch (e) {
       report(e);
-    } finally {
-      fetching = false;
-      earlierButton.hidden = !hasMore;
     }
+    fetching = false;
+    earlierButton.hidden = !hasMore;
   }
 
   // --- A turn: the visitor's message, then the reply streamed into its bubble
 
   function submit() {
     const text = input.value.trim();
-    if (!text || busy || over || !config) return;
+    if (!text || busy || over) return;
     input.value = "";
     count();
     send(text);
@@ -710,30 +645,30 @@ padding-bottom:env(safe-area-inset-bottom)}
     busy = true;
     open();
     await ready();
-    if (!config) return (busy = false);
-    if ([...text].length > config.max_message_chars) {
+    if (!config || [...text].length > config.max_message_chars) {
       busy = false;
-      report(failure("too_long", 413));
+      input.value = input.value || text; // kept for when the chat can take it
+      count();
+      if (config) report(failure("too_long"));
       return false;
     }
-    alertBox.hidden = confirmBox.hidden = true;
-    starters.hidden = true;
+    alertBox.hidden = confirmBox.hidden = starters.hidden = true;
     const user = show({ role: "user", content: text, status: "complete" });
     const reply = show({ role: "assistant", content: "", status: "streaming" });
     const ctl = (turn = new AbortController());
     sync();
     toEnd();
     let started = false;
+    const post = () => call("POST", `/sessions/${encodeURIComponent(sid)}/messages`,
+      { content: text, stream: true }, ctl.signal);
     try {
-      const post = () =>
-        call("POST", `/sessions/${encodeURIComponent(sid)}/messages`, { content: text, stream: true }, ctl.signal, true);
       if (!sid) await start(ctl.signal);
       let res;
       try {
         res = await post();
       } catch (e) {
         if (e.status !== 404) throw e;
-        forget(); // the conversation is gone (deleted elsewhere, purged): a new one
+        forget(); // the conversation is gone (deleted elsewhere, purged): begin a new one
         await start(ctl.signal);
         res = await post();
       }
@@ -741,19 +676,19 @@ padding-bottom:env(safe-area-inset-bottom)}
       await read(res, user, reply);
       return true;
     } catch (e) {
-      if (ctl.signal.aborted) {
-        reply.status = "interrupted"; // Stop: the server keeps the text so far, likewise
-      } else if (!started) {
-        // Nothing was stored: take the message back into the box rather than lose it.
-        for (const m of [user, reply]) m.el.remove();
+      if (ctl.signal.aborted) reply.status = "interrupted"; // Stop; the server keeps it so too
+      else if (started) {
+        Object.assign(reply, { status: "error", err: errorText(e) });
+        emit("error", { code: e.code, message: reply.err });
+      } else {
+        // Nothing was stored: the text goes back into the box rather than being lost.
+        user.el.remove();
+        reply.el.remove();
         msgs = msgs.filter((m) => m !== user && m !== reply);
-        if (!input.value) input.value = text;
+        input.value = input.value || text;
         count();
         if (!msgs.some((m) => !m.greeting)) empty();
         report(e);
-      } else {
-        Object.assign(reply, { status: "error", err: errorText(e) });
-        emit("error", { code: e.code, message: reply.err });
       }
       return false;
     } finally {
@@ -768,58 +703,45 @@ padding-bottom:env(safe-area-inset-bottom)}
   }
 
   async function start(signal) {
-    const s = await call("POST", "/sessions", {
-      assistant: SLUG,
-      metadata: { page: (location.origin + location.pathname).slice(0, 500) },
-    }, signal);
-    sid = (await s.json()).id;
+    const page = { page: (location.origin + location.pathname).slice(0, 500) };
+    const res = await call("POST", "/sessions", { assistant: SLUG, metadata: page }, signal);
+    sid = (await res.json()).id;
     local.set(KEY, sid);
   }
 
-  // Server-Sent Events off a fetch (EventSource cannot POST): message, delta…, done | error.
+  // Server-Sent Events read off a fetch (EventSource cannot POST): message, delta…, done|error.
   async function read(res, user, reply) {
     const reader = res.body.getReader();
     const decoder = new TextDecoder();
     let buffer = "";
     for (;;) {
       const { value, done } = await reader.read();
-      if (done) break;
+      if (done) throw failure("network"); // the connection ended before done or error
       buffer += decoder.decode(value, { stream: true }).replace(/\r\n?/g, "\n");
       let end;
       while ((end = buffer.indexOf("\n\n")) >= 0) {
-        const block = buffer.slice(0, end);
+        const lines = buffer.slice(0, end).split("\n");
         buffer = buffer.slice(end + 2);
-        let name = "message";
-        let data = "";
-        for (const line of block.split("\n")) {
-          if (line.startsWith("event:")) name = line.slice(6).trim();
-          else if (line.startsWith("data:")) data += line.slice(5).replace(/^ /, "");
-        }
+        const name = (lines.find((l) => l.startsWith("event:")) || "event:message").slice(6).trim();
+        const data = lines.filter((l) => l.startsWith("data:")).map((l) => l.slice(5)).join("\n");
         if (!data) continue; // `: ping`
         const d = JSON.parse(data);
-        if (name === "message") {
-          Object.assign(user, d);
-          emit("message", shape(user));
-        } else if (name === "delta") {
+        if (name === "error") throw failure(d.code);
+        if (name === "delta") {
           reply.content += d.text;
           repaint(reply);
-        } else if (name === "done") {
-          Object.assign(reply, d);
-          paint(reply);
-          say((reply.el.querySelector(".b") || reply.el).textContent);
-          emit("message", shape(reply));
-          return;
-        } else if (name === "error") {
-          throw failure(d.code, 0, d.retryable);
+          continue;
         }
+        const m = { message: user, done: reply }[name];
+        if (!m) continue; // an event this version does not know
+        Object.assign(m, d);
+        emit("message", shape(m));
+        if (m === reply) return say(markdown(reply.content).textContent);
       }
     }
-    throw failure("network"); // the connection ended without done or error
   }
 
-  function stop() {
-    if (turn) turn.abort();
-  }
+  const stop = () => turn && turn.abort();
 
   async function rate(m, r) {
     try {
@@ -831,14 +753,14 @@ padding-bottom:env(safe-area-inset-bottom)}
     for (const b of m.thumbs) b.setAttribute("aria-pressed", String(rating(m) === b.value));
   }
 
-  // --- Conversation: new, delete, download
+  // --- The conversation: new, delete, download
 
   function forget() {
     sid = null;
     local.set(KEY, null);
   }
 
-  // A new conversation forgets this one in the browser only; staff and retention keep it.
+  // A new conversation forgets this one in the browser only: staff and retention keep it.
   function reset() {
     stop();
     clearTimeout(poll);
@@ -848,16 +770,16 @@ padding-bottom:env(safe-area-inset-bottom)}
     sync();
   }
 
-  function confirmDelete(show) {
-    confirmBox.hidden = !show;
-    (show ? noButton : menuButton).focus();
+  function confirmDelete(ask) {
+    confirmBox.hidden = !ask;
+    (ask ? noButton : menuButton).focus();
   }
 
   async function destroy() {
     try {
       await json("DELETE", "/sessions/" + encodeURIComponent(sid));
     } catch (e) {
-      if (e.status !== 404) return report(e); // 404: already gone, which is what was asked
+      if (e.status !== 404) return report(e); // 404: gone already, as asked
     }
     reset();
     say(t.gone);
@@ -876,7 +798,7 @@ padding-bottom:env(safe-area-inset-bottom)}
       return report(e);
     }
     const name = title.textContent;
-    const text = [name + " · " + new Date().toLocaleString(), ""]
+    const text = [name + " · " + new Date().toLocaleString() + "\n"]
       .concat(all.map((m) => `${m.role === "user" ? t.you : name}:\n${m.content}\n`))
       .join("\n");
     const url = URL.createObjectURL(new Blob([text], { type: "text/plain;charset=utf-8" }));
@@ -892,31 +814,31 @@ padding-bottom:env(safe-area-inset-bottom)}
     if (!inline) tab.set(OPEN_KEY, "1");
     panel.hidden = false;
     wrap.classList.add("op");
-    launcher.setAttribute("aria-expanded", "true");
-    launcher.setAttribute("aria-label", t.close);
-    launcher.replaceChildren(icon("close"));
-    if (!auto) input.focus();
+    label(t.close, "close");
+    if (!auto) input.focus(); // not when the page itself opens it: that would steal the focus
     ready();
     emit("open");
   }
 
   function close() {
     if (!isOpen || inline) return;
-    const inside = !!root.activeElement;
+    const inside = root.activeElement;
     isOpen = false;
     tab.set(OPEN_KEY, null);
     menu(false);
     panel.hidden = true;
     wrap.classList.remove("op");
-    launcher.setAttribute("aria-expanded", "false");
-    launcher.setAttribute("aria-label", t.open);
-    launcher.replaceChildren(icon("chat"));
+    label(t.open, "chat");
     if (inside) launcher.focus();
     emit("close");
   }
 
-  function toggle() {
-    isOpen ? close() : open();
+  const toggle = () => (isOpen ? close() : open());
+
+  function label(text, name) {
+    launcher.setAttribute("aria-label", text);
+    launcher.setAttribute("aria-expanded", String(isOpen));
+    launcher.replaceChildren(icon(name));
   }
 
   function menu(show) {
@@ -927,7 +849,6 @@ padding-bottom:env(safe-area-inset-bottom)}
 
   // The accent colour, and text on it dark or light, whichever contrasts more (WCAG).
   function accent(c) {
-    if (/^#[0-9a-f]{3}$/i.test(c)) c = c.replace(/\w/g, "$&$&");
     if (!/^#[0-9a-f]{6}$/i.test(c)) return;
     const [r, g, b] = [1, 3, 5].map((i) => {
       const v = parseInt(c.slice(i, i + 2), 16) / 255;
@@ -938,20 +859,18 @@ padding-bottom:env(safe-area-inset-bottom)}
     wrap.style.setProperty("--ck-on", 1.05 / l >= l / 0.0556 ? "#fff" : "#111");
   }
 
-  function theme() {
-    const dark = opt.theme === "dark" || (opt.theme !== "light" && scheme.matches);
-    wrap.classList.toggle("dk", dark);
-  }
+  const scheme = matchMedia("(prefers-color-scheme: dark)");
+  const theme = () =>
+    wrap.classList.toggle("dk", opt.theme === "dark" || (opt.theme !== "light" && scheme.matches));
 
   // On phones the panel fills the visual viewport, so the on-screen keyboard never covers it.
   function fit() {
     const v = window.visualViewport;
-    if (!v) return;
-    wrap.style.setProperty("--vh", v.height + "px");
-    wrap.style.setProperty("--vt", v.offsetTop + "px");
+    if (v) {
+      wrap.style.setProperty("--vh", v.height + "px");
+      wrap.style.setProperty("--vt", v.offsetTop + "px");
+    }
   }
-
-  const scheme = matchMedia("(prefers-color-scheme: dark)");
 
   // --- Keyboard and pointer
 
@@ -973,28 +892,26 @@ padding-bottom:env(safe-area-inset-bottom)}
   });
   document.addEventListener("click", (e) => {
     const path = e.composedPath();
-    if (!menuBox.hidden && !path.includes(menuBox) && !path.includes(menuButton)) menu(false);
+    if (!path.includes(menuBox) && !path.includes(menuButton)) menu(false);
   });
 
-  // --- Start: the JS API, the queue, ready
+  // --- Start: mount, the JS API, the queue, ready
 
   function mount() {
-    const target = inline && opt.target && document.querySelector(opt.target);
-    if (inline && !target) {
-      console.warn("ChatKit: data-target matches nothing; showing the chat bubble instead");
-      inline = false;
-    }
-    wrap.className = "w" + (inline ? " in" : LEFT ? " lf" : "");
-    if (inline) {
-      panel.setAttribute("role", "region");
-      closeButton.remove();
-    } else {
-      panel.setAttribute("role", "dialog");
-      wrap.append(launcher);
-    }
+    let target = null;
+    try {
+      target = inline && document.querySelector(opt.target);
+    } catch {} // not a selector
+    if (inline && !target) console.warn("ChatKit: data-target matches nothing; using the bubble");
+    inline = !!target;
+    wrap.className = "w" + (inline ? " in" : opt.position === "left" ? " lf" : "");
+    panel.setAttribute("role", inline ? "region" : "dialog");
+    if (inline) closeButton.remove();
+    else wrap.append(launcher);
     wrap.append(panel);
     root.append(wrap);
     (target || document.body).append(host);
+    label(t.open, "chat");
     theme();
     scheme.addEventListener("change", theme);
     fit();
@@ -1002,18 +919,17 @@ padding-bottom:env(safe-area-inset-bottom)}
       visualViewport.addEventListener("resize", fit);
       visualViewport.addEventListener("scroll", fit);
     }
-    if (opt.accentColor) accent(opt.accentColor);
+    accent(opt.accentColor);
     sync();
-
+    // data-open is for wide screens: on a phone the open panel would cover the page.
     const wanted = opt.open != null && opt.open !== "false" && innerWidth >= 480;
     if (inline || wanted || tab.get(OPEN_KEY)) open(true);
 
     const api = {
-      version: "1",
       open: () => open(),
       close,
       toggle,
-      send: (text) => send(text),
+      send,
       reset,
       on(name, fn) {
         (listeners[name] = listeners[name] || []).push(fn);
@@ -1022,9 +938,7 @@ padding-bottom:env(safe-area-inset-bottom)}
       },
     };
     window.ChatKit = api;
-    const run = (call) => {
-      if (Array.isArray(call) && typeof api[call[0]] === "function") api[call[0]](...call.slice(1));
-    };
+    const run = (c) => Array.isArray(c) && api[c[0]] && api[c[0]](...c.slice(1));
     const queued = Array.isArray(window.chatkitQueue) ? window.chatkitQueue : [];
     window.chatkitQueue = { push: (...calls) => calls.forEach(run) };
     queued.forEach(run);
