@@ -19,6 +19,7 @@ class Widget:
         self.replies = root.locator("li.m.a")
         self.starters = root.locator(".st button")
         self.alert = root.get_by_role("alert")
+        self.alert_text = self.alert.locator("span")
         self.live = root.locator("[aria-live=polite]")
         self.notice = root.locator(".nc")
 
@@ -27,7 +28,9 @@ class Widget:
         return self
 
     def open(self) -> "Widget":
-        self.launcher.click()
+        """Open the panel, unless it came back open (it was open on the previous page)."""
+        if not self.panel.is_visible():
+            self.launcher.click()
         expect(self.panel).to_be_visible()
         return self
 
