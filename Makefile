@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format migrate superuser fake-llm bench-purge clean
+.PHONY: run test lint format migrate superuser fake-llm bench-purge screenshots clean
 
 # The virtualenv is rebuilt only when a requirements file changes.
 $(BIN)/python:
@@ -61,6 +61,11 @@ fake-llm: $(VENV)/.dev
 ## messages, time the admin's search with and without its indexes, then time purge_sessions.
 bench-purge: $(VENV)/.runtime
 	$(BIN)/python bench/purge.py
+
+## screenshots: docs/screenshots/*.png for the README (the widget on the demo page, in
+## Chromium, answered by the fake model). CI never runs it: it writes into the repository.
+screenshots: $(VENV)/.dev
+	$(BIN)/python docs/screenshots.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles

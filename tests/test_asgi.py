@@ -24,9 +24,9 @@ def test_uvicorn_serves_health_and_the_api(server, default_assistant):
 def test_uvicorn_serves_the_demo_page_static_files_and_admin(server, default_assistant):
     with httpx.Client(base_url=server.url) as client:
         page = client.get("/")
-        assert page.status_code == 200 and "/static/widget/demo.js" in page.text
-        script = client.get("/static/widget/demo.js")
-        assert script.status_code == 200 and "textContent" in script.text
+        assert page.status_code == 200 and "/static/widget/chatkit.js" in page.text
+        script = client.get("/static/widget/chatkit.js")
+        assert script.status_code == 200 and "attachShadow" in script.text
         assert client.get("/admin/login/").status_code == 200
         assert client.get("/api/docs").status_code == 200
         assert client.get("/api/nope").json()["error"]["code"] == "not_found"

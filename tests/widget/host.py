@@ -5,17 +5,22 @@ http://localhost:OTHER, a different origin, as a customer's site would be.
 """
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from tests.live import free_port
 
 
 class HostSite:
-    """Serves what `page()` and `file()` put at a path, with the headers given, until `stop()`."""
+    """Serves what `page()`, `file()` and `stream()` put at a path, until `stop()`.
+
+    GET and POST alike: a test can also stand in for a chat host that behaves unlike ours
+    (a proxy that rewrites line ends, a server slow to answer), named with `data-api-url`.
+    """
 
     def __init__(self):
         # Browsers ask every site for a favicon; a 404 would be a console error.
-        self.files: dict[str, tuple[bytes, str, dict[str, str]]] = {
+        self.files: dict[str, tuple[bytes | list[bytes], str, dict[str, str]]] = {
             "/favicon.ico": (b"", "image/x-icon", {})
         }
         files = self.files
@@ -27,14 +32,32 @@ class HostSite:
                     self.send_error(404)
                     return
                 body, content_type, headers = files[path]
+                delay = float(headers.get("X-Delay", 0))
+                time.sleep(delay)  # a slow server, as the test asked
+                chunks = body if isinstance(body, list) else [body]
                 self.send_response(200)
                 self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
+                if isinstance(body, list):
+                    self.send_header("Connection", "close")  # the body ends when we close
+                else:
+                    self.send_header("Content-Length", str(len(body)))
                 self.send_header("Cache-Control", "no-store")
                 for name, value in headers.items():
-                    self.send_header(name, value)
+                    if name != "X-Delay":
+                        self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(body)
+                try:
+                    for chunk in chunks:
+                        self.wfile.write(chunk)
+                        self.wfile.flush()
+                        if isinstance(body, list):
+                            time.sleep(0.05)  # each piece in a packet of its own
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the browser went away (Stop), as the test meant it to
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self.do_GET()
 
             def log_message(self, *args):  # keep the test output quiet
                 pass
@@ -46,6 +69,11 @@ class HostSite:
 
     def file(self, path: str, body: str, content_type: str, **headers: str) -> str:
         self.files[path] = (body.encode(), content_type, headers)
+        return self.url + path
+
+    def stream(self, path: str, chunks: list[bytes], content_type: str, **headers: str) -> str:
+        """A response written in these pieces, each flushed on its own."""
+        self.files[path] = (chunks, content_type, headers)
         return self.url + path
 
     def page(self, path: str, html: str, *, csp: str | None = None) -> str:

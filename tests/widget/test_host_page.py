@@ -136,7 +136,7 @@ def test_the_host_page_drives_the_widget_through_the_queue_the_api_and_events(
         window.chatkitQueue = window.chatkitQueue || [];
         chatkitQueue.push(["on", "message", (m) => seen.push(m.role + ":" + m.status)]);
         chatkitQueue.push(["on", "open", () => seen.push("open")]);
-        chatkitQueue.push(["open"], ["send", "Hello from the queue"]);
+        chatkitQueue.push(["open"], ["send", "Hello from the queue"], ["send", "And again"]);
         window.addEventListener("chatkit:ready", () => seen.push("ready"));
         window.addEventListener("chatkit:close", () => seen.push("closed"));
         """,
@@ -151,10 +151,11 @@ def test_the_host_page_drives_the_widget_through_the_queue_the_api_and_events(
     widget = Widget(page).ready()
 
     expect(widget.panel).to_be_visible()
-    expect(widget.visitor).to_have_text(["Hello from the queue"])
-    expect(widget.replies.last.locator(".b")).to_have_text("tok0 tok1")
-    seen = eventually(lambda: (s := page.evaluate("seen")) and "assistant:complete" in s and s)
-    assert seen == ["open", "ready", "user:complete", "assistant:complete"]
+    # Both queued messages are sent, one after the other.
+    expect(widget.visitor).to_have_text(["Hello from the queue", "And again"])
+    expect(widget.replies.locator(".b")).to_have_text(["tok0 tok1", "tok0 tok1"])
+    seen = eventually(lambda: (s := page.evaluate("seen")) and len(s) == 6 and s)
+    assert seen == ["open", "ready"] + ["user:complete", "assistant:complete"] * 2
 
     # After loading, the queue still works, and so does the API it stands for.
     page.evaluate("chatkitQueue.push(['close'])")
@@ -166,6 +167,35 @@ def test_the_host_page_drives_the_widget_through_the_queue_the_api_and_events(
     assert widget.session_id(chat.url) is None
     page.evaluate("ChatKit.close()")
     assert page.evaluate("seen.filter((e) => e === 'closed').length") == 2
+    assert page.console_errors == []
+
+
+def test_keys_typed_in_the_chat_do_not_reach_the_pages_shortcuts(page, host_site, chat):
+    host_site.file(
+        "/keys.js",
+        "window.keys = []; document.addEventListener('keydown', (e) => keys.push(e.key));",
+        "text/javascript",
+    )
+    url = host_site.page(
+        "/keys", embed(chat.url, head='<script src="/keys.js"></script>'), csp=strict_csp(chat.url)
+    )
+    page.goto(url)
+    widget = Widget(page).ready().open()
+    widget.input.press_sequentially("/?a")
+    widget.input.press("Escape")  # closes the chat, not the page's own dialogs
+    expect(widget.panel).to_be_hidden()
+    assert page.evaluate("keys") == []
+    page.mouse.click(5, 5)  # the focus leaves the widget (it was on the launcher)
+    page.keyboard.press("x")  # outside the widget, the page hears its keys as before
+    assert page.evaluate("keys") == ["x"]
+
+
+def test_the_snippet_pasted_twice_makes_one_widget(page, host_site, chat):
+    snippet = f'<script src="{chat.url}/static/widget/chatkit.js" data-assistant="default" async>'
+    twice = embed(chat.url, body=snippet + "</script>")
+    page.goto(host_site.page("/twice", twice, csp=strict_csp(chat.url)))
+    Widget(page).ready()
+    expect(page.locator("chatkit-widget")).to_have_count(1)
     assert page.console_errors == []
 
 

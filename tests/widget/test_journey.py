@@ -48,6 +48,7 @@ def test_a_visitor_chats_stops_retries_reloads_rates_and_starts_over(
     fake.configure(reply_tokens=6, itl=0.4)
     widget.starters.first.click()
     expect(widget.visitor).to_have_text(["Where is my order?"])
+    assert widget.focused() == "textarea"  # not lost with the starter buttons, now gone
     reply = widget.replies.nth(1)
     expect(reply.locator(".b")).to_contain_text("tok1")
     assert "tok5" not in reply.inner_text()  # still being written: streamed, not buffered
@@ -77,6 +78,7 @@ def test_a_visitor_chats_stops_retries_reloads_rates_and_starts_over(
     failed = widget.replies.nth(3)
     expect(failed).to_contain_text("The assistant could not answer. Try again.")
     expect(failed).to_have_class("m a f")
+    expect(widget.live).to_have_text("The assistant could not answer. Try again.")  # read out
     failed.get_by_role("button", name="Retry").click()
     expect(widget.replies.nth(4).locator(".b")).to_have_text("tok0 tok1 tok2")
     expect(failed).to_contain_text("The assistant could not answer")  # still shown, failed

@@ -132,6 +132,15 @@ def test_a_failed_reply_shows_its_failure_and_a_retry_never_an_empty_bubble(
     assert Message.objects.get(session=session, seq=4).status == "complete"
 
 
+def test_a_reply_the_model_refused_offers_no_retry(widget, fake):
+    fake.configure(fault="status", fault_status=400)  # the provider rejects the request
+    widget.open()
+    widget.send("Something the model refuses")
+    expect(widget.replies.last).to_contain_text("The assistant could not answer.")
+    expect(widget.replies.last).to_have_class("m a f")
+    expect(widget.replies.last.get_by_role("button", name="Retry")).to_have_count(0)
+
+
 def test_a_reply_still_being_written_shows_in_progress_until_it_ends(
     widget, page, chat, default_assistant
 ):
@@ -178,6 +187,9 @@ def test_a_conversation_deleted_elsewhere_starts_afresh(widget, page, chat, defa
     expect(widget.visitor).to_have_count(0)
     assert eventually(lambda: page.evaluate(f"localStorage.getItem('{key}')") is None)
     assert widget.alert.is_hidden()
+    widget.root.get_by_role("button", name="More options").click()
+    expect(widget.root.get_by_role("button", name="Delete conversation")).to_be_disabled()
+    expect(widget.root.get_by_role("button", name="Download conversation")).to_be_disabled()
 
 
 def test_the_visitor_can_download_the_whole_conversation(widget, page, chat, default_assistant):

@@ -3,7 +3,7 @@
  * Options, JS API and events: the project's README. */
 (() => {
   "use strict";
-  if (window.ChatKit) return; // the snippet pasted twice
+  if (window.ChatKit) return; // the snippet pasted twice (ChatKit is set as this file runs)
 
   // --- Strings: English, then the visitor's language, then the page's window.chatkitStrings
 
@@ -115,7 +115,8 @@
   const locale = (opt.locale || navigator.language || "en").toLowerCase();
   const lang = locale.split("-")[0];
   const t = { ...LOCALES.en, ...LOCALES[lang], ...window.chatkitStrings };
-  const RTL = /^(ar|he|fa|ur|ps|yi|dv|ku|sd|ug)$/.test(lang);
+  // Right to left for such a language, when its strings are shown (shipped, or the page's).
+  const RTL = /^(ar|he|fa|ur|ps|yi|dv|ku|sd|ug)$/.test(lang) && !!(LOCALES[lang] || window.chatkitStrings);
 
   // Storage may be switched off (privacy settings, sandboxed frames): then a conversation
   // lasts as long as the page.
@@ -151,6 +152,7 @@
   let over = false; // the draft is longer than the assistant takes
   let isOpen = false;
   let isReady = false;
+  let epoch = 0; // a new conversation bumps it: late answers about the old one are dropped
   let inline = opt.mode === "inline";
   const listeners = {};
 
@@ -359,8 +361,8 @@ textarea::placeholder{color:var(--mu);opacity:1}
   const deleteItem = item(t.del, () => confirmDelete(true));
   const menuBox = h("div", { class: "mn", id: "mn", hidden: true }, freshItem, saveItem, deleteItem);
   const noButton = button({ class: "bt", onclick: () => confirmDelete(false) }, t.no);
-  const confirmBox = h("div", { class: "cf", hidden: true },
-    h("span", {}, t.sure), button({ class: "bt x", onclick: () => destroy() }, t.yes), noButton);
+  const confirmBox = h("div", { class: "cf", role: "alertdialog", "aria-labelledby": "q", hidden: true },
+    h("span", { id: "q" }, t.sure), button({ class: "bt x", onclick: () => destroy() }, t.yes), noButton);
   const alertText = h("span");
   const alertButton = button({ class: "bt" }, t.retry);
   const alertBox = h("div", { class: "al", role: "alert", hidden: true }, alertText, alertButton);
@@ -418,7 +420,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
   function errorText({ code, status }) {
     if (code === "network") return t.eNet;
     if (code === "budget_exhausted") return t.eBudget;
-    if (status === 429) return t.eRate;
+    if (status === 429 || code === "upstream_rate_limited") return t.eRate;
     if (status === 403 || status === 404) return t.eGone;
     if (status === 409) return t.eBusy;
     if (status === 413 || code === "too_long") return t.eLong;
@@ -469,14 +471,14 @@ textarea::placeholder{color:var(--mu);opacity:1}
     const failed = m.status === "error";
     if (m.role === "user") kids.push(h("div", { class: "b" }, m.content));
     else if (m.content) kids.push(h("div", { class: "b" }, markdown(m.content)));
-    else if (m.status === "streaming") {
+    else if (m.status === "streaming" && !m.stale) {
       kids.push(h("div", { class: "b" }, h("span", { class: "ty", "aria-hidden": "true" },
         h("i"), h("i"), h("i")), h("span", { class: "sr" }, t.typing)));
     }
     if (m.role === "assistant" && !m.greeting) {
       // A reply that failed or stopped says so (never an empty bubble); the last one offers Retry.
-      const note = failed ? m.err || t.failed : m.status === "interrupted" && t.stopped;
-      const again = !busy && m === lastReply() && question(m);
+      const note = failed ? m.err || t.failed : m.status === "interrupted" ? t.stopped : m.stale && t.eBusy;
+      const again = !busy && !m.stale && m.retry !== false && m === lastReply() && question(m);
       if (note) {
         kids.push(h("p", { class: "nt" }, note,
           again ? button({ onclick: () => send(again.content) }, t.retry) : ""));
@@ -507,7 +509,11 @@ textarea::placeholder{color:var(--mu);opacity:1}
   function report(e, again, text = errorText(e)) {
     alertText.textContent = text;
     alertButton.hidden = !again;
-    alertButton.onclick = () => ((alertBox.hidden = true), again());
+    alertButton.onclick = () => {
+      alertBox.hidden = true;
+      input.focus(); // the button it was on is gone
+      again();
+    };
     alertBox.hidden = false;
     emit("error", { code: e.code, message: text });
   }
@@ -572,10 +578,13 @@ textarea::placeholder{color:var(--mu);opacity:1}
     }
     count();
     if (!sid) return empty();
+    const asked = epoch;
     let s;
     try {
       s = await json("GET", "/sessions/" + encodeURIComponent(sid));
+      if (asked !== epoch) return; // a new conversation began meanwhile
     } catch (e) {
+      if (asked !== epoch) return;
       if (e.status !== 404) {
         loading = null;
         return report(e, ready);
@@ -599,16 +608,20 @@ textarea::placeholder{color:var(--mu);opacity:1}
     clearTimeout(poll);
     if (!m || m.status !== "streaming") return;
     if (spent >= 60000) {
-      m.status = "error";
-      return sync();
+      m.stale = true; // said to be still being written; the next page view reads it again
+      return paint(m);
     }
     delay = Math.min(delay, 60000 - spent);
+    const asked = epoch;
     poll = setTimeout(async () => {
       try {
         const s = await json("GET", "/sessions/" + encodeURIComponent(sid));
+        if (asked !== epoch) return;
         Object.assign(m, s.messages.find((x) => x.seq === m.seq));
       } catch {} // read again next time
-      m.status === "streaming" ? watch(m, delay * 2, spent + delay) : sync();
+      if (m.status === "streaming") return watch(m, delay * 2, spent + delay);
+      paint(m);
+      sync();
     }, delay);
   }
 
@@ -616,8 +629,10 @@ textarea::placeholder{color:var(--mu);opacity:1}
     const first = msgs.find((m) => m.seq);
     if (!hasMore || fetching || !first) return;
     fetching = true;
+    const asked = epoch;
     try {
       const s = await json("GET", `/sessions/${encodeURIComponent(sid)}?before=${first.seq}`);
+      if (asked !== epoch) return (fetching = false);
       const height = log.scrollHeight;
       s.messages.reverse().forEach((m) => show(m, true));
       hasMore = s.has_more;
@@ -626,6 +641,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
       report(e);
     }
     fetching = false;
+    if (!hasMore && root.activeElement === earlierButton) log.focus(); // it is about to hide
     earlierButton.hidden = !hasMore;
   }
 
@@ -642,6 +658,8 @@ textarea::placeholder{color:var(--mu);opacity:1}
   async function send(text) {
     text = String(text == null ? "" : text).trim();
     if (!text || busy) return false;
+    // A starter prompt or a Retry button disappears as it sends: the focus goes to the box.
+    const inside = !!root.activeElement;
     busy = true;
     open();
     await ready();
@@ -658,6 +676,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
     const ctl = (turn = new AbortController());
     sync();
     toEnd();
+    if (inside) input.focus();
     let started = false;
     const post = () => call("POST", `/sessions/${encodeURIComponent(sid)}/messages`,
       { content: text, stream: true }, ctl.signal);
@@ -676,19 +695,19 @@ textarea::placeholder{color:var(--mu);opacity:1}
       await read(res, user, reply);
       return true;
     } catch (e) {
-      if (ctl.signal.aborted) reply.status = "interrupted"; // Stop; the server keeps it so too
+      if (started && ctl.signal.aborted) reply.status = "interrupted"; // Stop: kept so, too
       else if (started) {
-        Object.assign(reply, { status: "error", err: errorText(e) });
+        Object.assign(reply, { status: "error", err: errorText(e), retry: e.retryable });
         emit("error", { code: e.code, message: reply.err });
       } else {
-        // Nothing was stored: the text goes back into the box rather than being lost.
+        // Nothing was stored (or nothing known to be): the text goes back into the box.
         user.el.remove();
         reply.el.remove();
         msgs = msgs.filter((m) => m !== user && m !== reply);
         input.value = input.value || text;
         count();
         if (!msgs.some((m) => !m.greeting)) empty();
-        report(e);
+        if (!ctl.signal.aborted) report(e);
       }
       return false;
     } finally {
@@ -696,7 +715,11 @@ textarea::placeholder{color:var(--mu);opacity:1}
       frame = 0;
       busy = false;
       turn = null;
-      if (reply.el.isConnected) paint(reply);
+      if (reply.el.isConnected) {
+        paint(reply);
+        // Read out once, when it ends: the reply's text, or how it failed.
+        say(reply.status === "complete" ? reply.el.firstChild.innerText : reply.err || t.stopped);
+      }
       sync();
       if (nearEnd()) toEnd();
     }
@@ -717,7 +740,8 @@ textarea::placeholder{color:var(--mu);opacity:1}
     for (;;) {
       const { value, done } = await reader.read();
       if (done) throw failure("network"); // the connection ended before done or error
-      buffer += decoder.decode(value, { stream: true }).replace(/\r\n?/g, "\n");
+      // Line ends may be CRLF, split between chunks: a lone \r at the end waits for the next.
+      buffer = (buffer + decoder.decode(value, { stream: true })).replace(/\r\n|\r(?=[^])/g, "\n");
       let end;
       while ((end = buffer.indexOf("\n\n")) >= 0) {
         const lines = buffer.slice(0, end).split("\n");
@@ -726,7 +750,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
         const data = lines.filter((l) => l.startsWith("data:")).map((l) => l.slice(5)).join("\n");
         if (!data) continue; // `: ping`
         const d = JSON.parse(data);
-        if (name === "error") throw failure(d.code);
+        if (name === "error") throw Object.assign(failure(d.code), { retryable: d.retryable });
         if (name === "delta") {
           reply.content += d.text;
           repaint(reply);
@@ -736,7 +760,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
         if (!m) continue; // an event this version does not know
         Object.assign(m, d);
         emit("message", shape(m));
-        if (m === reply) return say(markdown(reply.content).textContent);
+        if (m === reply) return;
       }
     }
   }
@@ -758,12 +782,14 @@ textarea::placeholder{color:var(--mu);opacity:1}
   function forget() {
     sid = null;
     local.set(KEY, null);
+    sync(); // nothing left to download or delete
   }
 
   // A new conversation forgets this one in the browser only: staff and retention keep it.
   function reset() {
     stop();
     clearTimeout(poll);
+    epoch++;
     forget();
     alertBox.hidden = confirmBox.hidden = true;
     if (config) empty();
@@ -882,6 +908,10 @@ textarea::placeholder{color:var(--mu);opacity:1}
   });
   input.addEventListener("input", count);
   log.addEventListener("scroll", () => log.scrollTop < 40 && earlier());
+  // Keys typed in the chat are the chat's: the page's shortcuts ("/", "?", Escape) stay out.
+  for (const type of ["keydown", "keyup", "keypress"]) {
+    root.addEventListener(type, (e) => e.stopPropagation());
+  }
   root.addEventListener("keydown", (e) => {
     if (e.key !== "Escape") return;
     if (!menuBox.hidden) {
@@ -895,7 +925,21 @@ textarea::placeholder{color:var(--mu);opacity:1}
     if (!path.includes(menuBox) && !path.includes(menuButton)) menu(false);
   });
 
-  // --- Start: mount, the JS API, the queue, ready
+  // --- Start: the JS API (there as soon as this file runs), then mount, the queue, ready
+
+  let queue = Promise.resolve(); // messages sent through the API wait for one another
+  window.ChatKit = {
+    open: () => open(),
+    close,
+    toggle,
+    send: (text) => (queue = queue.then(() => send(text))),
+    reset,
+    on(name, fn) {
+      (listeners[name] = listeners[name] || []).push(fn);
+      if (name === "ready" && isReady) fn();
+      return () => (listeners[name] = listeners[name].filter((f) => f !== fn));
+    },
+  };
 
   function mount() {
     let target = null;
@@ -910,8 +954,9 @@ textarea::placeholder{color:var(--mu);opacity:1}
     else wrap.append(launcher);
     wrap.append(panel);
     root.append(wrap);
-    (target || document.body).append(host);
-    label(t.open, "chat");
+    // Outside <body>, which sites that navigate by swapping it (Turbo and the like) replace.
+    (target || document.documentElement).append(host);
+    label(isOpen ? t.close : t.open, isOpen ? "close" : "chat");
     theme();
     scheme.addEventListener("change", theme);
     fit();
@@ -921,27 +966,15 @@ textarea::placeholder{color:var(--mu);opacity:1}
     }
     accent(opt.accentColor);
     sync();
-    // data-open is for wide screens: on a phone the open panel would cover the page.
-    const wanted = opt.open != null && opt.open !== "false" && innerWidth >= 480;
-    if (inline || wanted || tab.get(OPEN_KEY)) open(true);
 
-    const api = {
-      open: () => open(),
-      close,
-      toggle,
-      send,
-      reset,
-      on(name, fn) {
-        (listeners[name] = listeners[name] || []).push(fn);
-        if (name === "ready" && isReady) fn();
-        return () => (listeners[name] = listeners[name].filter((f) => f !== fn));
-      },
-    };
-    window.ChatKit = api;
+    const api = window.ChatKit;
     const run = (c) => Array.isArray(c) && api[c[0]] && api[c[0]](...c.slice(1));
     const queued = Array.isArray(window.chatkitQueue) ? window.chatkitQueue : [];
     window.chatkitQueue = { push: (...calls) => calls.forEach(run) };
-    queued.forEach(run);
+    queued.forEach(run); // first, so that the page's listeners hear what follows
+    // data-open is for wide screens: on a phone the open panel would cover the page.
+    const wanted = opt.open != null && opt.open !== "false" && innerWidth >= 480;
+    if (inline || wanted || tab.get(OPEN_KEY)) open(true);
     isReady = true;
     emit("ready");
   }
