@@ -230,7 +230,7 @@ def test_errors_are_explained_and_the_visitors_text_kept(widget, page, chat, def
     )
     widget = restore(page, chat, session)
     widget.send("Second")
-    expect(widget.alert_text).to_have_text("A reply is still being written. Try again in a moment.")
+    expect(widget.alert_text).to_have_text("A reply is still being written. Try again shortly.")
     expect(widget.input).to_have_value("Second")
 
     # No network: said so, and the text stays too.

@@ -3,9 +3,9 @@
  * Options, JS API and events: the project's README. */
 (() => {
   "use strict";
-  if (window.ChatKit) return; // the snippet pasted twice (ChatKit is set as this file runs)
+  if (window.ChatKit) return; // pasted twice
 
-  // --- Strings: English, then the visitor's language, then the page's window.chatkitStrings
+  // --- Strings (English, the visitor's language, then the page's window.chatkitStrings)
 
   const LOCALES = {
     en: {
@@ -19,9 +19,9 @@
       notice: "You are chatting with an AI assistant. Conversations are kept for {days} days.",
       eNet: "No connection. Check your network and try again.",
       eGone: "This chat is not available here.",
-      eBusy: "A reply is still being written. Try again in a moment.",
-      eLong: "Your message is too long.", eRate: "Too many messages. Wait a moment and try again.",
-      eBudget: "The assistant has reached its limit for today. Try again later.",
+      eBusy: "A reply is still being written. Try again shortly.",
+      eLong: "Your message is too long.", eRate: "Too many messages. Try again shortly.",
+      eBudget: "The assistant has reached today's limit. Try again later.",
       eServer: "The assistant could not answer. Try again.", eLoad: "The chat could not load.",
     },
     es: {
@@ -36,10 +36,10 @@
       notice: "Estás hablando con un asistente de IA. Las conversaciones se guardan {days} días.",
       eNet: "Sin conexión. Comprueba tu red e inténtalo de nuevo.",
       eGone: "Este chat no está disponible aquí.",
-      eBusy: "Todavía se está escribiendo una respuesta. Inténtalo en un momento.",
+      eBusy: "Aún se está escribiendo una respuesta. Inténtalo en breve.",
       eLong: "Tu mensaje es demasiado largo.",
-      eRate: "Demasiados mensajes. Espera un momento e inténtalo de nuevo.",
-      eBudget: "El asistente ha alcanzado su límite de hoy. Inténtalo más tarde.",
+      eRate: "Demasiados mensajes. Inténtalo en breve.",
+      eBudget: "El asistente llegó a su límite de hoy. Inténtalo más tarde.",
       eServer: "El asistente no pudo responder. Inténtalo de nuevo.",
       eLoad: "No se pudo cargar el chat.",
     },
@@ -55,10 +55,10 @@
       notice: "Vous discutez avec un assistant IA. Les conversations sont conservées {days} jours.",
       eNet: "Pas de connexion. Vérifiez votre réseau et réessayez.",
       eGone: "Ce chat n’est pas disponible ici.",
-      eBusy: "Une réponse est encore en cours. Réessayez dans un instant.",
+      eBusy: "Une réponse est en cours. Réessayez dans un instant.",
       eLong: "Votre message est trop long.",
-      eRate: "Trop de messages. Patientez un instant puis réessayez.",
-      eBudget: "L’assistant a atteint sa limite pour aujourd’hui. Réessayez plus tard.",
+      eRate: "Trop de messages. Réessayez dans un instant.",
+      eBudget: "L’assistant a atteint sa limite du jour. Réessayez plus tard.",
       eServer: "L’assistant n’a pas pu répondre. Réessayez.",
       eLoad: "Le chat n’a pas pu se charger.",
     },
@@ -74,10 +74,10 @@
       notice: "Sie chatten mit einem KI-Assistenten. Unterhaltungen werden {days} Tage aufbewahrt.",
       eNet: "Keine Verbindung. Prüfen Sie Ihr Netz und versuchen Sie es erneut.",
       eGone: "Dieser Chat ist hier nicht verfügbar.",
-      eBusy: "Eine Antwort wird noch geschrieben. Versuchen Sie es gleich noch einmal.",
+      eBusy: "Eine Antwort wird noch geschrieben. Versuchen Sie es gleich erneut.",
       eLong: "Ihre Nachricht ist zu lang.",
-      eRate: "Zu viele Nachrichten. Warten Sie kurz und versuchen Sie es erneut.",
-      eBudget: "Der Assistent hat sein Tageslimit erreicht. Versuchen Sie es später erneut.",
+      eRate: "Zu viele Nachrichten. Versuchen Sie es gleich erneut.",
+      eBudget: "Der Assistent hat sein Tageslimit erreicht. Versuchen Sie es später.",
       eServer: "Der Assistent konnte nicht antworten. Versuchen Sie es erneut.",
       eLoad: "Der Chat konnte nicht geladen werden.",
     },
@@ -92,7 +92,7 @@
       notice: "أنت تتحدث مع مساعد يعمل بالذكاء الاصطناعي. تُحفظ المحادثات لمدة {days} يومًا.",
       eNet: "لا يوجد اتصال. تحقق من الشبكة وحاول مرة أخرى.", eGone: "هذه المحادثة غير متاحة هنا.",
       eBusy: "ما زال الرد قيد الكتابة. حاول بعد لحظات.", eLong: "رسالتك طويلة جدًا.",
-      eRate: "رسائل كثيرة جدًا. انتظر قليلًا ثم حاول مرة أخرى.",
+      eRate: "رسائل كثيرة جدًا. حاول بعد لحظات.",
       eBudget: "بلغ المساعد حده اليومي. حاول لاحقًا.",
       eServer: "تعذّر على المساعد الرد. حاول مرة أخرى.", eLoad: "تعذّر تحميل المحادثة.",
     },
@@ -110,53 +110,42 @@
     .replace(/\/api\/v1$/, "");
   const API = ROOT + "/api/v1";
   const SLUG = opt.assistant || "default";
-  const KEY = "chatkit:" + ROOT + ":" + SLUG; // the session id, per chat host and assistant
-  const OPEN_KEY = KEY + ":open"; // the panel was open on the previous page of this tab
+  const KEY = "chatkit:" + ROOT + ":" + SLUG; // where the session id is kept
+  const OPEN_KEY = KEY + ":open"; // open on this tab's previous page
   const locale = (opt.locale || navigator.language || "en").toLowerCase();
   const lang = locale.split("-")[0];
   const t = { ...LOCALES.en, ...LOCALES[lang], ...window.chatkitStrings };
-  // Right to left for such a language, when its strings are shown (shipped, or the page's).
   const RTL = /^(ar|he|fa|ur|ps|yi|dv|ku|sd|ug)$/.test(lang) && !!(LOCALES[lang] || window.chatkitStrings);
 
-  // Storage may be switched off (privacy settings, sandboxed frames): then a conversation
-  // lasts as long as the page.
-  const storage = (area) => ({
-    get(key) {
-      try {
-        return window[area].getItem(key);
-      } catch {
-        return null;
-      }
-    },
-    set(key, value) {
-      try {
-        value == null ? window[area].removeItem(key) : window[area].setItem(key, value);
-      } catch {}
-    },
-  });
-  const local = storage("localStorage");
-  const tab = storage("sessionStorage");
+  // Read (no value) or write (null removes) localStorage or sessionStorage. Storage may be
+  // off (privacy settings): a conversation then lasts a page.
+  function stored(area, key, value) {
+    try {
+      const store = window[area];
+      if (value === undefined) return store.getItem(key);
+      value === null ? store.removeItem(key) : store.setItem(key, value);
+    } catch {}
+  }
 
   // --- State
 
-  let config = null; // the assistant's public config, loaded when the panel first opens
+  let config = null; // loaded when the panel first opens
   let loading = null;
-  let sid = local.get(KEY); // the session id: the visitor's only key to the conversation
-  let msgs = []; // what is shown: {seq, role, content, status, feedback, err, el, thumbs}
+  let sid = stored("localStorage", KEY); // the session id: the visitor's only credential
+  let msgs = []; // shown: {seq, role, content, status, feedback, err, el…}
   let hasMore = false;
   let fetching = false;
   let busy = false; // a turn is under way
-  let turn = null; // its AbortController, for Stop
+  let turn = null; // its AbortController
   let poll = 0;
   let frame = 0;
-  let over = false; // the draft is longer than the assistant takes
+  let over = false; // the draft is too long
   let isOpen = false;
   let isReady = false;
-  let epoch = 0; // a new conversation bumps it: late answers about the old one are dropped
+  let epoch = 0; // bumped by a new conversation: late answers are dropped
   let inline = opt.mode === "inline";
-  const listeners = {};
 
-  // --- DOM helpers: elements and text nodes, never markup parsed from a string
+  // --- DOM helpers: nodes only, never markup parsed from a string
 
   function h(tag, props, ...kids) {
     const el = document.createElement(tag);
@@ -190,8 +179,7 @@
     return svg;
   }
 
-  // A safe Markdown subset: paragraphs, **bold**, *italic*, `code`, fenced code blocks, lists,
-  // and links to http(s) and mailto only (anything else stays text).
+  // A safe Markdown subset; links to http(s) and mailto only, anything else stays text.
   const INLINE =
     /`([^`\n]+)`|\*\*(.+?)\*\*|__(.+?)__|\*(\S(?:.*?\S)?)\*|\b_(\S(?:.*?\S)?)_\b|\[([^\]\n]+)\]\(([^)\s]+)\)|(https?:\/\/[^\s<>]*[^\s<>.,;:!?'")\]])/;
 
@@ -247,8 +235,8 @@
     return out;
   }
 
-  // --- Styles: a constructed stylesheet, which a strict host CSP allows (a <style> it blocks).
-  // Inner !important beats the host page's; the theme's custom properties inherit through.
+  // --- Styles: a constructed stylesheet, which a strict CSP allows (a <style> it blocks).
+  // The shadow root's !important beats the page's; only custom properties come through.
 
   const CSS = `
 :host{all:initial!important;display:contents!important}
@@ -256,7 +244,7 @@
 .w{--a:var(--chatkit-accent,var(--ck-accent,#2563eb));--on:var(--chatkit-on-accent,var(--ck-on,#fff));
 --bg:#fff;--fg:#1f2328;--mu:#57606a;--bd:#d0d7de;--bb:#f1f3f5;--er:#b42318;
 position:fixed;z-index:2147483000;bottom:calc(20px + env(safe-area-inset-bottom));right:20px;
-font:16px/1.45 var(--chatkit-font,system-ui,-apple-system,"Segoe UI",Roboto,sans-serif);color:var(--fg)}
+font:16px/1.45 var(--chatkit-font,system-ui,sans-serif);color:var(--fg)}
 .lf{right:auto;left:20px}
 .dk{--bg:#0d1117;--fg:#e6edf3;--mu:#9ea7b3;--bd:#3d444d;--bb:#1e252e;--er:#ff8e87;color-scheme:dark}
 *{box-sizing:border-box}
@@ -295,7 +283,7 @@ background:var(--bg);color:var(--fg);border:1px solid var(--bd);border-radius:10
 .b{padding:8px 13px;border-radius:14px;background:var(--bb);overflow-wrap:anywhere;max-width:100%}
 .u .b{background:var(--a);color:var(--on);white-space:pre-wrap}
 .f .b{border:1px solid var(--er)}
-.b p,.b ul,.b ol,.b pre{margin:0 0 8px}.b>:last-child{margin-bottom:0}
+.b>*{margin:0 0 8px}.b>:last-child{margin:0}
 .b ul,.b ol{padding-inline-start:22px}
 .b a{color:inherit}
 code{font:14px/1.4 ui-monospace,Menlo,Consolas,monospace;background:rgba(127,127,127,.16);padding:1px 4px;border-radius:4px}
@@ -308,7 +296,6 @@ pre code{background:none;padding:0}
 .fb button{width:30px;height:30px;display:grid;place-items:center;color:var(--mu)}
 .fb svg{width:17px;height:17px}
 .fb [aria-pressed=true]{color:var(--fg);background:var(--bb)}
-.fb [aria-pressed=true] svg{fill:currentColor;fill-opacity:.25}
 .ty{display:inline-flex;gap:4px;padding:6px 0}
 .ty i{width:7px;height:7px;border-radius:50%;background:var(--mu);animation:ck 1.2s infinite}
 .ty i+i{animation-delay:.2s}.ty i+i+i{animation-delay:.4s}
@@ -339,7 +326,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
     const sheet = new CSSStyleSheet();
     sheet.replaceSync(CSS);
     root.adoptedStyleSheets = [sheet];
-  } else root.append(h("style", {}, CSS)); // older browsers, without a strict style-src
+  } else root.append(h("style", {}, CSS)); // older browsers
 
   const wrap = h("div", {
     dir: RTL ? "rtl" : "ltr", lang: LOCALES[lang] || window.chatkitStrings ? lang : "en",
@@ -353,7 +340,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
     onclick: () => menu(menuBox.hidden),
   }, icon("dots"));
   const closeButton = button({ class: "ib", "aria-label": t.close, onclick: () => close() }, icon("close"));
-  // A menu item closes the menu and hands the focus back to its button, unless it moves it on.
+  // A menu item closes the menu; the focus goes back to its button, unless moved on.
   const item = (label, action) =>
     button({ onclick: () => (menu(false), menuButton.focus(), action()) }, label);
   const freshItem = item(t.fresh, () => (reset(), input.focus()));
@@ -408,7 +395,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
     let code = "http";
     try {
       code = (await res.json()).error.code;
-    } catch {} // not our JSON: a proxy's error page
+    } catch {} // a proxy's page
     throw failure(code, res.status);
   }
 
@@ -427,20 +414,10 @@ textarea::placeholder{color:var(--mu);opacity:1}
     return t.eServer;
   }
 
-  // --- Events for the host page: ChatKit.on(name, fn), and `chatkit:<name>` on window
+  // --- Events: `chatkit:<name>` on window, which ChatKit.on(name, fn) listens to. (A listener
+  // that throws is reported by the browser and stops nothing of ours.)
 
-  function emit(name, detail) {
-    for (const fn of listeners[name] || []) {
-      try {
-        fn(detail);
-      } catch (e) {
-        setTimeout(() => {
-          throw e; // the page's bug, reported without breaking the widget
-        });
-      }
-    }
-    window.dispatchEvent(new CustomEvent("chatkit:" + name, { detail }));
-  }
+  const emit = (name, detail) => dispatchEvent(new CustomEvent("chatkit:" + name, { detail }));
 
   const shape = (m) => ({ seq: m.seq, role: m.role, content: m.content, status: m.status });
 
@@ -461,7 +438,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
     first ? msgs.unshift(m) : msgs.push(m);
     first ? list.prepend(m.el) : list.append(m.el);
     paint(m);
-    // Only the last reply offers Retry: the one before loses it.
+    // Only the last reply offers Retry.
     if (previous && !first && previous.status !== "complete") paint(previous);
     return m;
   }
@@ -476,7 +453,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
         h("i"), h("i"), h("i")), h("span", { class: "sr" }, t.typing)));
     }
     if (m.role === "assistant" && !m.greeting) {
-      // A reply that failed or stopped says so (never an empty bubble); the last one offers Retry.
+      // A reply that failed or stopped says so: never an empty bubble.
       const note = failed ? m.err || t.failed : m.status === "interrupted" ? t.stopped : m.stale && t.eBusy;
       const again = !busy && !m.stale && m.retry !== false && m === lastReply() && question(m);
       if (note) {
@@ -504,14 +481,14 @@ textarea::placeholder{color:var(--mu);opacity:1}
     });
   }
 
-  const say = (text) => live.replaceChildren(h("p", {}, text)); // a new node is read out
+  const say = (text) => live.replaceChildren(h("p", {}, text)); // a new node: read out
 
   function report(e, again, text = errorText(e)) {
     alertText.textContent = text;
     alertButton.hidden = !again;
     alertButton.onclick = () => {
       alertBox.hidden = true;
-      input.focus(); // the button it was on is gone
+      input.focus(); // its button is gone
       again();
     };
     alertBox.hidden = false;
@@ -539,9 +516,9 @@ textarea::placeholder{color:var(--mu);opacity:1}
     stopButton.hidden = !busy;
     sendButton.disabled = over;
     saveItem.disabled = deleteItem.disabled = !sid || busy;
-    if (focus && focus.hidden) input.focus(); // Send or Stop, swapped under the focus
+    if (focus && focus.hidden) input.focus(); // Send and Stop swap
     const last = lastReply();
-    if (last) paint(last); // its Retry comes and goes with `busy`
+    if (last) paint(last); // Retry comes and goes with `busy`
   }
 
   function count() {
@@ -554,11 +531,11 @@ textarea::placeholder{color:var(--mu);opacity:1}
     counter.classList.toggle("ov", over);
     sendButton.disabled = over;
     if (over && !was) say(t.eLong);
-    input.style.height = "auto"; // grow with the text, up to the CSS max-height
+    input.style.height = "auto"; // grow with the text
     input.style.height = input.scrollHeight + 2 + "px";
   }
 
-  // --- Loading: the assistant's config, then the stored conversation
+  // --- Loading: the config, then the stored conversation
 
   const ready = () => (loading = loading || load());
 
@@ -566,7 +543,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
     try {
       config = await json("GET", "/assistants/" + encodeURIComponent(SLUG));
     } catch (e) {
-      loading = null; // opening again, or the alert's button, tries again
+      loading = null; // to try again
       return report(e, ready, e.code === "network" || e.status === 404 ? errorText(e) : t.eLoad);
     }
     title.textContent = opt.title || config.name;
@@ -582,14 +559,14 @@ textarea::placeholder{color:var(--mu);opacity:1}
     let s;
     try {
       s = await json("GET", "/sessions/" + encodeURIComponent(sid));
-      if (asked !== epoch) return; // a new conversation began meanwhile
+      if (asked !== epoch) return;
     } catch (e) {
       if (asked !== epoch) return;
       if (e.status !== 404) {
         loading = null;
         return report(e, ready);
       }
-      forget(); // deleted, purged or not ours: start afresh
+      forget(); // deleted or purged: start afresh
       return empty();
     }
     clear();
@@ -602,13 +579,13 @@ textarea::placeholder{color:var(--mu);opacity:1}
     watch(msgs[msgs.length - 1]);
   }
 
-  // A reply still being written when the previous page left: re-read it with back-off, a minute
-  // at most, then show it as it ended (or as failed): never a spinner forever.
+  // A reply still written when the last page left: read again with back-off for a minute,
+  // then shown as it ended, or as still being written: never a spinner forever.
   function watch(m, delay = 1000, spent = 0) {
     clearTimeout(poll);
     if (!m || m.status !== "streaming") return;
     if (spent >= 60000) {
-      m.stale = true; // said to be still being written; the next page view reads it again
+      m.stale = true;
       return paint(m);
     }
     delay = Math.min(delay, 60000 - spent);
@@ -618,7 +595,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
         const s = await json("GET", "/sessions/" + encodeURIComponent(sid));
         if (asked !== epoch) return;
         Object.assign(m, s.messages.find((x) => x.seq === m.seq));
-      } catch {} // read again next time
+      } catch {} // next time
       if (m.status === "streaming") return watch(m, delay * 2, spent + delay);
       paint(m);
       sync();
@@ -636,12 +613,12 @@ textarea::placeholder{color:var(--mu);opacity:1}
       const height = log.scrollHeight;
       s.messages.reverse().forEach((m) => show(m, true));
       hasMore = s.has_more;
-      log.scrollTop += log.scrollHeight - height; // what the visitor was reading stays put
+      log.scrollTop += log.scrollHeight - height; // keep the visitor's place
     } catch (e) {
       report(e);
     }
     fetching = false;
-    if (!hasMore && root.activeElement === earlierButton) log.focus(); // it is about to hide
+    if (!hasMore && root.activeElement === earlierButton) log.focus(); // about to hide
     earlierButton.hidden = !hasMore;
   }
 
@@ -658,14 +635,14 @@ textarea::placeholder{color:var(--mu);opacity:1}
   async function send(text) {
     text = String(text == null ? "" : text).trim();
     if (!text || busy) return false;
-    // A starter prompt or a Retry button disappears as it sends: the focus goes to the box.
+    // A starter prompt or Retry vanishes as it sends: the focus goes to the box.
     const inside = !!root.activeElement;
     busy = true;
     open();
     await ready();
     if (!config || [...text].length > config.max_message_chars) {
       busy = false;
-      input.value = input.value || text; // kept for when the chat can take it
+      input.value = input.value || text; // not lost
       count();
       if (config) report(failure("too_long"));
       return false;
@@ -687,7 +664,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
         res = await post();
       } catch (e) {
         if (e.status !== 404) throw e;
-        forget(); // the conversation is gone (deleted elsewhere, purged): begin a new one
+        forget(); // deleted elsewhere, or purged: begin anew
         await start(ctl.signal);
         res = await post();
       }
@@ -695,12 +672,12 @@ textarea::placeholder{color:var(--mu);opacity:1}
       await read(res, user, reply);
       return true;
     } catch (e) {
-      if (started && ctl.signal.aborted) reply.status = "interrupted"; // Stop: kept so, too
+      if (started && ctl.signal.aborted) reply.status = "interrupted"; // as the server has it
       else if (started) {
         Object.assign(reply, { status: "error", err: errorText(e), retry: e.retryable });
         emit("error", { code: e.code, message: reply.err });
       } else {
-        // Nothing was stored (or nothing known to be): the text goes back into the box.
+        // Nothing (known to be) stored: the text goes back into the box.
         user.el.remove();
         reply.el.remove();
         msgs = msgs.filter((m) => m !== user && m !== reply);
@@ -717,7 +694,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
       turn = null;
       if (reply.el.isConnected) {
         paint(reply);
-        // Read out once, when it ends: the reply's text, or how it failed.
+        // Read out once, when it ends.
         say(reply.status === "complete" ? reply.el.firstChild.innerText : reply.err || t.stopped);
       }
       sync();
@@ -729,18 +706,18 @@ textarea::placeholder{color:var(--mu);opacity:1}
     const page = { page: (location.origin + location.pathname).slice(0, 500) };
     const res = await call("POST", "/sessions", { assistant: SLUG, metadata: page }, signal);
     sid = (await res.json()).id;
-    local.set(KEY, sid);
+    stored("localStorage", KEY, sid);
   }
 
-  // Server-Sent Events read off a fetch (EventSource cannot POST): message, delta…, done|error.
+  // Server-Sent Events off a fetch (EventSource cannot POST): message, delta…, done|error.
   async function read(res, user, reply) {
     const reader = res.body.getReader();
     const decoder = new TextDecoder();
     let buffer = "";
     for (;;) {
       const { value, done } = await reader.read();
-      if (done) throw failure("network"); // the connection ended before done or error
-      // Line ends may be CRLF, split between chunks: a lone \r at the end waits for the next.
+      if (done) throw failure("network"); // cut before done or error
+      // CRLF may be split between chunks: a last lone \r waits for the next.
       buffer = (buffer + decoder.decode(value, { stream: true })).replace(/\r\n|\r(?=[^])/g, "\n");
       let end;
       while ((end = buffer.indexOf("\n\n")) >= 0) {
@@ -757,7 +734,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
           continue;
         }
         const m = { message: user, done: reply }[name];
-        if (!m) continue; // an event this version does not know
+        if (!m) continue; // unknown to this version
         Object.assign(m, d);
         emit("message", shape(m));
         if (m === reply) return;
@@ -781,11 +758,11 @@ textarea::placeholder{color:var(--mu);opacity:1}
 
   function forget() {
     sid = null;
-    local.set(KEY, null);
-    sync(); // nothing left to download or delete
+    stored("localStorage", KEY, null);
+    sync();
   }
 
-  // A new conversation forgets this one in the browser only: staff and retention keep it.
+  // A new conversation forgets the old one in this browser only: staff keep it.
   function reset() {
     stop();
     clearTimeout(poll);
@@ -805,7 +782,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
     try {
       await json("DELETE", "/sessions/" + encodeURIComponent(sid));
     } catch (e) {
-      if (e.status !== 404) return report(e); // 404: gone already, as asked
+      if (e.status !== 404) return report(e); // 404: gone already
     }
     reset();
     say(t.gone);
@@ -837,11 +814,11 @@ textarea::placeholder{color:var(--mu);opacity:1}
   function open(auto) {
     if (isOpen) return;
     isOpen = true;
-    if (!inline) tab.set(OPEN_KEY, "1");
+    if (!inline) stored("sessionStorage", OPEN_KEY, "1");
     panel.hidden = false;
     wrap.classList.add("op");
     label(t.close, "close");
-    if (!auto) input.focus(); // not when the page itself opens it: that would steal the focus
+    if (!auto) input.focus(); // not on page load: no stealing the focus
     ready();
     emit("open");
   }
@@ -850,7 +827,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
     if (!isOpen || inline) return;
     const inside = root.activeElement;
     isOpen = false;
-    tab.set(OPEN_KEY, null);
+    stored("sessionStorage", OPEN_KEY, null);
     menu(false);
     panel.hidden = true;
     wrap.classList.remove("op");
@@ -873,7 +850,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
     if (show) freshItem.focus();
   }
 
-  // The accent colour, and text on it dark or light, whichever contrasts more (WCAG).
+  // The accent, and text on it dark or light, whichever contrasts more (WCAG).
   function accent(c) {
     if (!/^#[0-9a-f]{6}$/i.test(c)) return;
     const [r, g, b] = [1, 3, 5].map((i) => {
@@ -889,7 +866,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
   const theme = () =>
     wrap.classList.toggle("dk", opt.theme === "dark" || (opt.theme !== "light" && scheme.matches));
 
-  // On phones the panel fills the visual viewport, so the on-screen keyboard never covers it.
+  // On phones the panel fills the visual viewport: the keyboard never covers it.
   function fit() {
     const v = window.visualViewport;
     if (v) {
@@ -908,7 +885,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
   });
   input.addEventListener("input", count);
   log.addEventListener("scroll", () => log.scrollTop < 40 && earlier());
-  // Keys typed in the chat are the chat's: the page's shortcuts ("/", "?", Escape) stay out.
+  // Keys typed in the chat stay out of the page's shortcuts ("/", "?", Escape).
   for (const type of ["keydown", "keyup", "keypress"]) {
     root.addEventListener(type, (e) => e.stopPropagation());
   }
@@ -925,9 +902,9 @@ textarea::placeholder{color:var(--mu);opacity:1}
     if (!path.includes(menuBox) && !path.includes(menuButton)) menu(false);
   });
 
-  // --- Start: the JS API (there as soon as this file runs), then mount, the queue, ready
+  // --- Start: the JS API (set as this file runs), then mount, the queue, ready
 
-  let queue = Promise.resolve(); // messages sent through the API wait for one another
+  let queue = Promise.resolve(); // API sends wait for one another
   window.ChatKit = {
     open: () => open(),
     close,
@@ -935,9 +912,10 @@ textarea::placeholder{color:var(--mu);opacity:1}
     send: (text) => (queue = queue.then(() => send(text))),
     reset,
     on(name, fn) {
-      (listeners[name] = listeners[name] || []).push(fn);
+      const listener = (e) => fn(e.detail);
+      addEventListener("chatkit:" + name, listener);
       if (name === "ready" && isReady) fn();
-      return () => (listeners[name] = listeners[name].filter((f) => f !== fn));
+      return () => removeEventListener("chatkit:" + name, listener);
     },
   };
 
@@ -954,7 +932,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
     else wrap.append(launcher);
     wrap.append(panel);
     root.append(wrap);
-    // Outside <body>, which sites that navigate by swapping it (Turbo and the like) replace.
+    // Outside <body>, which some sites swap as they navigate (Turbo).
     (target || document.documentElement).append(host);
     label(isOpen ? t.close : t.open, isOpen ? "close" : "chat");
     theme();
@@ -971,10 +949,10 @@ textarea::placeholder{color:var(--mu);opacity:1}
     const run = (c) => Array.isArray(c) && api[c[0]] && api[c[0]](...c.slice(1));
     const queued = Array.isArray(window.chatkitQueue) ? window.chatkitQueue : [];
     window.chatkitQueue = { push: (...calls) => calls.forEach(run) };
-    queued.forEach(run); // first, so that the page's listeners hear what follows
-    // data-open is for wide screens: on a phone the open panel would cover the page.
+    queued.forEach(run); // first: the page's listeners hear what follows
+    // data-open: not on phones, where the panel covers the page.
     const wanted = opt.open != null && opt.open !== "false" && innerWidth >= 480;
-    if (inline || wanted || tab.get(OPEN_KEY)) open(true);
+    if (inline || wanted || stored("sessionStorage", OPEN_KEY)) open(true);
     isReady = true;
     emit("ready");
   }
