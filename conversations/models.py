@@ -93,6 +93,11 @@ class Assistant(models.Model):
             models.CheckConstraint(
                 condition=Q(context_messages__gte=1), name="assistant_context_messages_positive"
             ),
+            # The widget links to it: no javascript:, data: or relative URLs.
+            models.CheckConstraint(
+                condition=Q(privacy_url="") | Q(privacy_url__regex=r"^https?://"),
+                name="assistant_privacy_url_http",
+            ),
         ]
 
     def __str__(self) -> str:

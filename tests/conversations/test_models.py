@@ -59,6 +59,8 @@ def test_origin_check_ignores_junk_stored_outside_the_validators():
         {"temperature": -0.1},
         {"max_output_tokens": 0},
         {"context_messages": 0},
+        {"privacy_url": "javascript:alert(1)"},
+        {"privacy_url": "/privacy"},
     ],
 )
 def test_the_database_refuses_out_of_range_assistant_settings(fields):
