@@ -64,6 +64,7 @@ class Knobs:
     cut_after: int = 0  # fault="cut": content tokens sent before closing the socket
     malformed_after: int = 0  # fault="malformed": content tokens sent before the bad line
     malformed_continue: bool = True  # after the bad line, finish the stream (else end it bare)
+    hold_after: int | None = None  # streaming: content tokens sent, then wait for release()
 
 
 _KNOB_NAMES = frozenset(f.name for f in dataclasses.fields(Knobs))
@@ -75,6 +76,8 @@ def _check_knobs(knobs: Knobs) -> None:
         raise ValueError(f"fault must be one of {FAULTS}, got {knobs.fault!r}")
     if not 100 <= int(knobs.fault_status) <= 599:
         raise ValueError(f"fault_status must be an HTTP status code, got {knobs.fault_status!r}")
+    if knobs.hold_after is not None and knobs.hold_after < 0:
+        raise ValueError("hold_after must be >= 0")
     if knobs.ttft < 0 or knobs.itl < 0:
         raise ValueError("ttft and itl must be >= 0")
 
@@ -297,6 +300,7 @@ class FakeOpenAI:
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop_event = asyncio.Event()
+        self._released = asyncio.Event()
         if handle_sigterm and threading.current_thread() is threading.main_thread():
             # `kill` from a benchmark script should shut down as cleanly as Ctrl-C does.
             self._loop.add_signal_handler(signal.SIGTERM, self._stop_event.set)
@@ -363,6 +367,16 @@ class FakeOpenAI:
             self._knobs = dataclasses.replace(self._defaults)
             self._records.clear()
             self._total_requests = 0
+        self._on_loop(lambda: self._released.clear())
+
+    def release(self) -> None:
+        """Let the streams that `hold_after` holds go on (and any that reach it later)."""
+        self._on_loop(lambda: self._released.set())
+
+    def _on_loop(self, fn: Callable[[], None]) -> None:
+        loop = self._loop
+        if loop is not None:
+            loop.call_soon_threadsafe(fn)
 
     def clear_requests(self) -> None:
         """Forget recorded requests but keep the knobs."""
@@ -461,6 +475,21 @@ class FakeOpenAI:
         """Sleep, but wake early and return False if the client disconnects meanwhile."""
         if not conn.eof.is_set() and seconds > 0:
             await conn.sleep(seconds)
+        if conn.eof.is_set():
+            self._mark_disconnected(record)
+            return False
+        return True
+
+    async def _hold(self, conn: _Connection, record: dict[str, Any]) -> bool:
+        """Wait for release(); False if the client disconnects first."""
+        self._event(record, "hold")
+        waits = {
+            asyncio.ensure_future(self._released.wait()),
+            asyncio.ensure_future(conn.eof.wait()),
+        }
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for wait in waits:
+            wait.cancel()
         if conn.eof.is_set():
             self._mark_disconnected(record)
             return False
@@ -833,6 +862,8 @@ class FakeOpenAI:
                     return keep_alive
             if i == n:
                 break
+            if i == knobs.hold_after and not await self._hold(conn, record):
+                return False
             if not await self._pause(conn, record, knobs.ttft if i == 0 else knobs.itl):
                 return False
             if not role_sent and not await send_role():

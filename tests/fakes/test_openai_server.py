@@ -188,6 +188,32 @@ def test_hang_after_tokens_in_stream(fake: FakeOpenAI, client: openai.OpenAI) ->
     assert fake.wait_for_disconnect(timeout=2)
 
 
+def test_hold_after_tokens_waits_for_release(fake: FakeOpenAI, client: openai.OpenAI) -> None:
+    fake.configure(reply_tokens=4, hold_after=2)
+    stream = client.chat.completions.create(model="gpt-test", messages=MESSAGES, stream=True)
+    pieces = (
+        c.choices[0].delta.content for c in stream if c.choices and c.choices[0].delta.content
+    )
+
+    assert [next(pieces), next(pieces)] == ["tok0 ", "tok1 "]
+    released_at = time.monotonic()
+    fake.release()
+    assert list(pieces) == ["tok2 ", "tok3"]
+
+    events = fake.last_request["events"]  # type: ignore[index]
+    labels = [label for label, _ in events]
+    assert labels.index("hold") == labels.index("token") + 2  # right after the second token
+    third_token_sent = [t for label, t in events if label == "token"][2]
+    assert third_token_sent >= released_at  # and nothing more went out before the release
+
+
+def test_a_held_stream_ends_when_the_client_leaves(fake: FakeOpenAI, client: openai.OpenAI) -> None:
+    fake.configure(reply_tokens=4, hold_after=0)
+    with pytest.raises(openai.APITimeoutError):
+        _stream_text(client.with_options(timeout=0.5), [])
+    assert fake.wait_for_disconnect(timeout=2)
+
+
 def test_stream_is_not_buffered(fake: FakeOpenAI, client: openai.OpenAI) -> None:
     # Wide gaps: the order below must hold even on a busy two-core CI machine.
     fake.configure(reply_tokens=5, itl=0.25)

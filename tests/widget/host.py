@@ -35,7 +35,7 @@ class HostSite:
                 delay = float(headers.get("X-Delay", 0))
                 time.sleep(delay)  # a slow server, as the test asked
                 chunks = body if isinstance(body, list) else [body]
-                self.send_response(200)
+                self.send_response(int(headers.get("X-Status", 200)))
                 self.send_header("Content-Type", content_type)
                 if isinstance(body, list):
                     self.send_header("Connection", "close")  # the body ends when we close
@@ -43,7 +43,7 @@ class HostSite:
                     self.send_header("Content-Length", str(len(body)))
                 self.send_header("Cache-Control", "no-store")
                 for name, value in headers.items():
-                    if name != "X-Delay":
+                    if name not in ("X-Delay", "X-Status"):
                         self.send_header(name, value)
                 self.end_headers()
                 try:

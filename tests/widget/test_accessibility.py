@@ -61,12 +61,13 @@ def test_every_control_has_a_name_and_the_panel_is_a_labelled_dialog(page, site)
 
 
 def test_a_reply_is_announced_once_when_complete_not_token_by_token(page, site, fake):
-    fake.configure(reply_tokens=8, itl=0.25)
+    fake.configure(reply_tokens=8, hold_after=2)
     page.goto(site)
     widget = Widget(page).ready().open()
     widget.send("Tell me")
-    expect(widget.replies.last.locator(".b")).to_contain_text("tok1")
+    expect(widget.replies.last.locator(".b")).to_have_text("tok0 tok1")
     expect(widget.live).to_have_text("")  # nothing read out while it is written
+    fake.release()
     expect(widget.replies.last.locator(".fb")).to_be_visible()
     expect(widget.live).to_have_text("tok0 tok1 tok2 tok3 tok4 tok5 tok6 tok7")
     # The conversation itself is not a live region (it would read every token).
@@ -75,7 +76,7 @@ def test_a_reply_is_announced_once_when_complete_not_token_by_token(page, site, 
 
 
 def test_motion_stops_for_visitors_who_ask_for_less(new_page, site, fake):
-    fake.configure(ttft=2, reply_tokens=2)  # the typing dots show until the first token
+    fake.configure(reply_tokens=2, hold_after=0)  # typing dots until the first token
     page = new_page(reduced_motion="reduce")
     page.goto(site)
     widget = Widget(page).ready().open()
@@ -83,7 +84,8 @@ def test_motion_stops_for_visitors_who_ask_for_less(new_page, site, fake):
     dot = widget.root.locator(".ty i").first
     expect(dot).to_be_visible()
     assert dot.evaluate("el => getComputedStyle(el).animationName") == "none"
-    expect(widget.replies.last.locator(".fb")).to_be_visible(timeout=10_000)
+    fake.release()
+    expect(widget.replies.last.locator(".fb")).to_be_visible()
 
 
 def test_on_a_phone_the_panel_is_full_screen_with_a_16px_input(new_page, site):
@@ -97,6 +99,14 @@ def test_on_a_phone_the_panel_is_full_screen_with_a_16px_input(new_page, site):
     assert (box["x"], box["y"], box["width"], box["height"]) == (0, 0, 390, 844)
     assert widget.input.evaluate("el => getComputedStyle(el).fontSize") == "16px"  # no iOS zoom
     expect(widget.launcher).to_be_hidden()  # the header's close button closes it
+    # It covers the page, so it is modal: Tab goes round inside it, never to the page.
+    expect(widget.panel).to_have_attribute("aria-modal", "true")
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        assert widget.focused() != ""
+    for _ in range(12):
+        page.keyboard.press("Shift+Tab")
+        assert widget.focused() != ""
     widget.root.locator("header").get_by_role("button", name="Close chat").tap()
     expect(widget.panel).to_be_hidden()
     expect(widget.launcher).to_be_visible()

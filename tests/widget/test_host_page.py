@@ -98,9 +98,10 @@ def test_a_page_view_makes_no_api_request_until_the_panel_opens(page, host_site,
     page.goto(url)
     widget = Widget(page).ready()
     expect(widget.launcher).to_be_visible()
+    page.wait_for_load_state("networkidle")  # whatever the widget would fetch, it has
     page.reload()
-    Widget(page).ready()
     expect(widget.launcher).to_be_visible()
+    page.wait_for_load_state("networkidle")
     assert api_calls == []
 
     widget.open()
@@ -119,6 +120,7 @@ def test_a_page_view_makes_no_api_request_until_the_panel_opens(page, host_site,
     api_calls.clear()
     page.reload()
     expect(widget.launcher).to_be_visible()
+    page.wait_for_load_state("networkidle")
     assert api_calls == []
     widget.open()
     expect(widget.visitor).to_have_text(["Hi"])
@@ -156,6 +158,17 @@ def test_the_host_page_drives_the_widget_through_the_queue_the_api_and_events(
     expect(widget.replies.locator(".b")).to_have_text(["tok0 tok1", "tok0 tok1"])
     seen = eventually(lambda: (s := page.evaluate("seen")) and len(s) == 6 and s)
     assert seen == ["open", "ready"] + ["user:complete", "assistant:complete"] * 2
+
+    # A message sent through the API while the visitor's own reply is written waits for it.
+    fake.configure(reply_tokens=2, hold_after=1)
+    widget.send("Mine first")
+    expect(widget.replies.last.locator(".b")).to_have_text("tok0")
+    page.evaluate("() => { window.sent = ChatKit.send('Then the page'); }")
+    fake.release()
+    assert page.evaluate("window.sent") is True
+    expect(widget.visitor).to_have_text(
+        ["Hello from the queue", "And again", "Mine first", "Then the page"]
+    )
 
     # After loading, the queue still works, and so does the API it stands for.
     page.evaluate("chatkitQueue.push(['close'])")
@@ -197,6 +210,18 @@ def test_the_snippet_pasted_twice_makes_one_widget(page, host_site, chat):
     Widget(page).ready()
     expect(page.locator("chatkit-widget")).to_have_count(1)
     assert page.console_errors == []
+
+
+def test_an_invalid_accent_colour_keeps_the_assistants(page, host_site, chat, default_assistant):
+    default_assistant.accent_color = "#7a3e12"
+    default_assistant.save()
+    url = host_site.page(
+        "/red", embed(chat.url, attrs='data-accent-color="red" data-open'), csp=strict_csp(chat.url)
+    )
+    page.goto(url)
+    widget = Widget(page).ready()
+    header = widget.root.locator("header")
+    expect(header).to_have_css("background-color", "rgb(122, 62, 18)")
 
 
 def test_the_options_place_title_and_colour_the_widget(page, host_site, chat):

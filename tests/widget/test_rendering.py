@@ -151,12 +151,48 @@ def test_a_reply_still_being_written_shows_in_progress_until_it_ends(
     widget = restore(page, chat, session)
     expect(widget.replies.last).to_contain_text("Writing a reply…")
 
-    # Another process finishes it: the widget reads it again (with back-off) and shows it.
+    # Another process finishes it: the widget reads it again (after 1, 3, 7, 15… s) and
+    # shows it; the wait covers two of those reads.
     reply.content, reply.status = "Here it is, **complete**.", "complete"
     reply.save()
-    expect(widget.replies.last.locator(".b strong")).to_have_text("complete")
+    expect(widget.replies.last.locator(".b strong")).to_have_text("complete", timeout=20_000)
     expect(widget.replies.last).not_to_contain_text("Writing a reply…")
     assert page.console_errors == []
+
+
+def test_a_reply_still_written_after_a_minute_stops_spinning(page, site, chat, default_assistant):
+    session = Session.objects.create(assistant=default_assistant)
+    Message.objects.create(session=session, seq=1, role="user", content="Long answer please")
+    Message.objects.create(session=session, seq=2, role="assistant", status="streaming")
+    page.clock.install()  # the widget's timers run on the test's clock
+    page.goto(site)
+    widget = restore(page, chat, session)
+    expect(widget.replies.last).to_contain_text("Writing a reply…")
+
+    for _ in range(6):  # the reads after 1, 2, 4, 8, 16 and 29 more seconds: a minute
+        with page.expect_response(lambda r: f"/sessions/{session.public_id}" in r.url):
+            page.clock.fast_forward(30_000)
+    last = widget.replies.last
+    expect(last).to_contain_text("A reply is still being written. Try again shortly.")
+    expect(last).not_to_contain_text("Writing a reply…")  # no typing dots any more
+    expect(last.get_by_role("button", name="Retry")).to_have_count(0)
+
+
+def test_a_conversation_deleted_while_open_is_replaced_not_mixed(
+    widget, page, chat, fake, default_assistant
+):
+    session = Session.objects.create(assistant=default_assistant)
+    add_messages(session, 60)
+    widget = restore(page, chat, session)
+    expect(widget.messages).to_have_count(50)
+    session.delete()  # purged, or deleted from another tab
+    fake.configure(reply_tokens=2)
+
+    widget.send("Hello again")
+    expect(widget.replies.last.locator(".b")).to_have_text("tok0 tok1")
+    expect(widget.messages).to_have_count(2)  # the new conversation only
+    expect(widget.root.get_by_role("button", name="Show earlier messages")).to_be_hidden()
+    assert widget.session_id(chat.url) != session.public_id
 
 
 def test_older_messages_load_on_request_and_on_scroll(widget, page, chat, default_assistant):

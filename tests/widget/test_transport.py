@@ -70,6 +70,25 @@ def test_a_stream_with_crlf_line_ends_split_between_packets(page, host_site, sta
     assert page.console_errors == []
 
 
+def test_text_that_could_not_be_sent_comes_back_before_a_new_draft(page, host_site, stand_in):
+    busy = {"error": {"code": "reply_in_progress", "message": "A reply is being written."}}
+    host_site.file(
+        f"/api/v1/sessions/{SESSION}/messages",
+        json.dumps(busy),
+        "application/json",
+        **{"X-Delay": "1.5", "X-Status": "409"},
+    )
+    page.goto(stand_in)
+    widget = Widget(page).ready().open()
+    widget.send("First question")
+    expect(widget.visitor).to_have_count(1)
+    widget.input.fill("Second draft")  # typed while the first one is on its way
+
+    expect(widget.alert_text).to_have_text("A reply is still being written. Try again shortly.")
+    expect(widget.input).to_have_value("First question\nSecond draft")
+    expect(widget.visitor).to_have_count(0)
+
+
 def test_stop_before_the_server_answers_gives_the_text_back(page, host_site, stand_in):
     host_site.stream(
         f"/api/v1/sessions/{SESSION}/messages", [b""], "text/event-stream", **{"X-Delay": "3"}

@@ -110,15 +110,14 @@
     .replace(/\/api\/v1$/, "");
   const API = ROOT + "/api/v1";
   const SLUG = opt.assistant || "default";
-  const KEY = "chatkit:" + ROOT + ":" + SLUG; // where the session id is kept
-  const OPEN_KEY = KEY + ":open"; // open on this tab's previous page
+  const KEY = "chatkit:" + ROOT + ":" + SLUG;
+  const OPEN_KEY = KEY + ":open";
   const locale = (opt.locale || navigator.language || "en").toLowerCase();
   const lang = locale.split("-")[0];
   const t = { ...LOCALES.en, ...LOCALES[lang], ...window.chatkitStrings };
   const RTL = /^(ar|he|fa|ur|ps|yi|dv|ku|sd|ug)$/.test(lang) && !!(LOCALES[lang] || window.chatkitStrings);
 
-  // Read (no value) or write (null removes) localStorage or sessionStorage. Storage may be
-  // off (privacy settings): a conversation then lasts a page.
+  // Storage may be off (privacy settings): a conversation then lasts a page.
   function stored(area, key, value) {
     try {
       const store = window[area];
@@ -129,20 +128,21 @@
 
   // --- State
 
-  let config = null; // loaded when the panel first opens
+  let config = null;
   let loading = null;
   let sid = stored("localStorage", KEY); // the session id: the visitor's only credential
-  let msgs = []; // shown: {seq, role, content, status, feedback, err, el…}
+  let msgs = [];
   let hasMore = false;
   let fetching = false;
-  let busy = false; // a turn is under way
-  let turn = null; // its AbortController
+  let busy = false;
+  let turn = null;
+  let turnDone = null;
   let poll = 0;
   let frame = 0;
-  let over = false; // the draft is too long
+  let over = false;
   let isOpen = false;
   let isReady = false;
-  let epoch = 0; // bumped by a new conversation: late answers are dropped
+  let epoch = 0; // a new conversation drops late answers about the old
   let inline = opt.mode === "inline";
 
   // --- DOM helpers: nodes only, never markup parsed from a string
@@ -326,7 +326,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
     const sheet = new CSSStyleSheet();
     sheet.replaceSync(CSS);
     root.adoptedStyleSheets = [sheet];
-  } else root.append(h("style", {}, CSS)); // older browsers
+  } else root.append(h("style", {}, CSS));
 
   const wrap = h("div", {
     dir: RTL ? "rtl" : "ltr", lang: LOCALES[lang] || window.chatkitStrings ? lang : "en",
@@ -340,7 +340,6 @@ textarea::placeholder{color:var(--mu);opacity:1}
     onclick: () => menu(menuBox.hidden),
   }, icon("dots"));
   const closeButton = button({ class: "ib", "aria-label": t.close, onclick: () => close() }, icon("close"));
-  // A menu item closes the menu; the focus goes back to its button, unless moved on.
   const item = (label, action) =>
     button({ onclick: () => (menu(false), menuButton.focus(), action()) }, label);
   const freshItem = item(t.fresh, () => (reset(), input.focus()));
@@ -395,7 +394,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
     let code = "http";
     try {
       code = (await res.json()).error.code;
-    } catch {} // a proxy's page
+    } catch {}
     throw failure(code, res.status);
   }
 
@@ -414,8 +413,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
     return t.eServer;
   }
 
-  // --- Events: `chatkit:<name>` on window, which ChatKit.on(name, fn) listens to. (A listener
-  // that throws is reported by the browser and stops nothing of ours.)
+  // --- Events: `chatkit:<name>` on window, which ChatKit.on(name, fn) listens to
 
   const emit = (name, detail) => dispatchEvent(new CustomEvent("chatkit:" + name, { detail }));
 
@@ -438,7 +436,6 @@ textarea::placeholder{color:var(--mu);opacity:1}
     first ? msgs.unshift(m) : msgs.push(m);
     first ? list.prepend(m.el) : list.append(m.el);
     paint(m);
-    // Only the last reply offers Retry.
     if (previous && !first && previous.status !== "complete") paint(previous);
     return m;
   }
@@ -453,7 +450,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
         h("i"), h("i"), h("i")), h("span", { class: "sr" }, t.typing)));
     }
     if (m.role === "assistant" && !m.greeting) {
-      // A reply that failed or stopped says so: never an empty bubble.
+      // Failed or stopped, it says so: never an empty bubble.
       const note = failed ? m.err || t.failed : m.status === "interrupted" ? t.stopped : m.stale && t.eBusy;
       const again = !busy && !m.stale && m.retry !== false && m === lastReply() && question(m);
       if (note) {
@@ -481,17 +478,18 @@ textarea::placeholder{color:var(--mu);opacity:1}
     });
   }
 
-  const say = (text) => live.replaceChildren(h("p", {}, text)); // a new node: read out
+  const say = (text) => live.replaceChildren(h("p", {}, text));
 
   function report(e, again, text = errorText(e)) {
     alertText.textContent = text;
     alertButton.hidden = !again;
     alertButton.onclick = () => {
       alertBox.hidden = true;
-      input.focus(); // its button is gone
+      input.focus();
       again();
     };
-    alertBox.hidden = false;
+    alertBox.hidden = true;
+    setTimeout(() => (alertBox.hidden = false)); // anew: read out again
     emit("error", { code: e.code, message: text });
   }
 
@@ -516,9 +514,9 @@ textarea::placeholder{color:var(--mu);opacity:1}
     stopButton.hidden = !busy;
     sendButton.disabled = over;
     saveItem.disabled = deleteItem.disabled = !sid || busy;
-    if (focus && focus.hidden) input.focus(); // Send and Stop swap
+    if (focus && focus.hidden) input.focus();
     const last = lastReply();
-    if (last) paint(last); // Retry comes and goes with `busy`
+    if (last) paint(last);
   }
 
   function count() {
@@ -531,23 +529,24 @@ textarea::placeholder{color:var(--mu);opacity:1}
     counter.classList.toggle("ov", over);
     sendButton.disabled = over;
     if (over && !was) say(t.eLong);
-    input.style.height = "auto"; // grow with the text
+    input.style.height = "auto";
     input.style.height = input.scrollHeight + 2 + "px";
   }
 
   // --- Loading: the config, then the stored conversation
 
-  const ready = () => (loading = loading || load());
+  const ready = () =>
+    (loading = loading || load().catch((e) => ((loading = null), report(e, ready, t.eLoad))));
 
   async function load() {
     try {
       config = await json("GET", "/assistants/" + encodeURIComponent(SLUG));
     } catch (e) {
-      loading = null; // to try again
+      loading = null;
       return report(e, ready, e.code === "network" || e.status === 404 ? errorText(e) : t.eLoad);
     }
     title.textContent = opt.title || config.name;
-    accent(opt.accentColor || config.accent_color);
+    accent(opt.accentColor) || accent(config.accent_color);
     badge.hidden = config.mode !== "demo";
     notice.replaceChildren(config.notice || t.notice.replace("{days}", config.retention_days));
     if (/^https?:\/\//i.test(config.privacy_url)) {
@@ -566,7 +565,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
         loading = null;
         return report(e, ready);
       }
-      forget(); // deleted or purged: start afresh
+      forget();
       return empty();
     }
     clear();
@@ -579,8 +578,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
     watch(msgs[msgs.length - 1]);
   }
 
-  // A reply still written when the last page left: read again with back-off for a minute,
-  // then shown as it ended, or as still being written: never a spinner forever.
+  // A reply still written when the last page left: read again, for a minute at most.
   function watch(m, delay = 1000, spent = 0) {
     clearTimeout(poll);
     if (!m || m.status !== "streaming") return;
@@ -595,7 +593,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
         const s = await json("GET", "/sessions/" + encodeURIComponent(sid));
         if (asked !== epoch) return;
         Object.assign(m, s.messages.find((x) => x.seq === m.seq));
-      } catch {} // next time
+      } catch {}
       if (m.status === "streaming") return watch(m, delay * 2, spent + delay);
       paint(m);
       sync();
@@ -613,16 +611,22 @@ textarea::placeholder{color:var(--mu);opacity:1}
       const height = log.scrollHeight;
       s.messages.reverse().forEach((m) => show(m, true));
       hasMore = s.has_more;
-      log.scrollTop += log.scrollHeight - height; // keep the visitor's place
+      log.scrollTop += log.scrollHeight - height;
     } catch (e) {
       report(e);
     }
     fetching = false;
-    if (!hasMore && root.activeElement === earlierButton) log.focus(); // about to hide
+    if (!hasMore && root.activeElement === earlierButton) log.focus();
     earlierButton.hidden = !hasMore;
   }
 
   // --- A turn: the visitor's message, then the reply streamed into its bubble
+
+  // Text not sent goes back into the box, before what was typed meanwhile.
+  function keep(text) {
+    input.value = input.value ? text + "\n" + input.value : text;
+    count();
+  }
 
   function submit() {
     const text = input.value.trim();
@@ -635,14 +639,17 @@ textarea::placeholder{color:var(--mu);opacity:1}
   async function send(text) {
     text = String(text == null ? "" : text).trim();
     if (!text || busy) return false;
-    // A starter prompt or Retry vanishes as it sends: the focus goes to the box.
+    // Starters and Retry vanish as they send: the focus goes to the box.
     const inside = !!root.activeElement;
     busy = true;
+    let done;
+    turnDone = new Promise((resolve) => (done = resolve));
     open();
     await ready();
     if (!config || [...text].length > config.max_message_chars) {
       busy = false;
-      input.value = input.value || text; // not lost
+      done();
+      keep(text);
       count();
       if (config) report(failure("too_long"));
       return false;
@@ -664,7 +671,13 @@ textarea::placeholder{color:var(--mu);opacity:1}
         res = await post();
       } catch (e) {
         if (e.status !== 404) throw e;
-        forget(); // deleted elsewhere, or purged: begin anew
+        // Deleted elsewhere or purged: a new conversation, without the old messages.
+        forget();
+        clearTimeout(poll);
+        for (const m of msgs) if (m !== user && m !== reply) m.el.remove();
+        msgs = [user, reply];
+        hasMore = false;
+        earlierButton.hidden = true;
         await start(ctl.signal);
         res = await post();
       }
@@ -672,17 +685,16 @@ textarea::placeholder{color:var(--mu);opacity:1}
       await read(res, user, reply);
       return true;
     } catch (e) {
-      if (started && ctl.signal.aborted) reply.status = "interrupted"; // as the server has it
+      if (started && ctl.signal.aborted) reply.status = "interrupted";
       else if (started) {
         Object.assign(reply, { status: "error", err: errorText(e), retry: e.retryable });
         emit("error", { code: e.code, message: reply.err });
       } else {
-        // Nothing (known to be) stored: the text goes back into the box.
+        // Nothing (known to be) stored.
         user.el.remove();
         reply.el.remove();
         msgs = msgs.filter((m) => m !== user && m !== reply);
-        input.value = input.value || text;
-        count();
+        keep(text);
         if (!msgs.some((m) => !m.greeting)) empty();
         if (!ctl.signal.aborted) report(e);
       }
@@ -692,10 +704,10 @@ textarea::placeholder{color:var(--mu);opacity:1}
       frame = 0;
       busy = false;
       turn = null;
+      done();
       if (reply.el.isConnected) {
         paint(reply);
-        // Read out once, when it ends.
-        say(reply.status === "complete" ? reply.el.firstChild.innerText : reply.err || t.stopped);
+        say(reply.status === "complete" ? reply.el.innerText : reply.err || t.stopped);
       }
       sync();
       if (nearEnd()) toEnd();
@@ -709,15 +721,15 @@ textarea::placeholder{color:var(--mu);opacity:1}
     stored("localStorage", KEY, sid);
   }
 
-  // Server-Sent Events off a fetch (EventSource cannot POST): message, delta…, done|error.
+  // Server-Sent Events off a fetch (EventSource cannot POST).
   async function read(res, user, reply) {
     const reader = res.body.getReader();
     const decoder = new TextDecoder();
     let buffer = "";
     for (;;) {
       const { value, done } = await reader.read();
-      if (done) throw failure("network"); // cut before done or error
-      // CRLF may be split between chunks: a last lone \r waits for the next.
+      if (done) throw failure("network");
+      // A CRLF may be split between chunks.
       buffer = (buffer + decoder.decode(value, { stream: true })).replace(/\r\n|\r(?=[^])/g, "\n");
       let end;
       while ((end = buffer.indexOf("\n\n")) >= 0) {
@@ -725,7 +737,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
         buffer = buffer.slice(end + 2);
         const name = (lines.find((l) => l.startsWith("event:")) || "event:message").slice(6).trim();
         const data = lines.filter((l) => l.startsWith("data:")).map((l) => l.slice(5)).join("\n");
-        if (!data) continue; // `: ping`
+        if (!data) continue;
         const d = JSON.parse(data);
         if (name === "error") throw Object.assign(failure(d.code), { retryable: d.retryable });
         if (name === "delta") {
@@ -734,7 +746,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
           continue;
         }
         const m = { message: user, done: reply }[name];
-        if (!m) continue; // unknown to this version
+        if (!m) continue;
         Object.assign(m, d);
         emit("message", shape(m));
         if (m === reply) return;
@@ -762,7 +774,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
     sync();
   }
 
-  // A new conversation forgets the old one in this browser only: staff keep it.
+  // A new conversation forgets the old one in this browser only; staff keep it.
   function reset() {
     stop();
     clearTimeout(poll);
@@ -782,7 +794,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
     try {
       await json("DELETE", "/sessions/" + encodeURIComponent(sid));
     } catch (e) {
-      if (e.status !== 404) return report(e); // 404: gone already
+      if (e.status !== 404) return report(e);
     }
     reset();
     say(t.gone);
@@ -816,9 +828,10 @@ textarea::placeholder{color:var(--mu);opacity:1}
     isOpen = true;
     if (!inline) stored("sessionStorage", OPEN_KEY, "1");
     panel.hidden = false;
+    panel.setAttribute("aria-modal", String(!inline && narrow.matches));
     wrap.classList.add("op");
     label(t.close, "close");
-    if (!auto) input.focus(); // not on page load: no stealing the focus
+    if (!auto) input.focus(); // never stolen on page load
     ready();
     emit("open");
   }
@@ -850,9 +863,9 @@ textarea::placeholder{color:var(--mu);opacity:1}
     if (show) freshItem.focus();
   }
 
-  // The accent, and text on it dark or light, whichever contrasts more (WCAG).
+  // Text on the accent: dark or light, whichever contrasts more (WCAG).
   function accent(c) {
-    if (!/^#[0-9a-f]{6}$/i.test(c)) return;
+    if (!/^#[0-9a-f]{6}$/i.test(c)) return false;
     const [r, g, b] = [1, 3, 5].map((i) => {
       const v = parseInt(c.slice(i, i + 2), 16) / 255;
       return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
@@ -860,13 +873,15 @@ textarea::placeholder{color:var(--mu);opacity:1}
     const l = 0.2126 * r + 0.7152 * g + 0.0722 * b + 0.05;
     wrap.style.setProperty("--ck-accent", c);
     wrap.style.setProperty("--ck-on", 1.05 / l >= l / 0.0556 ? "#fff" : "#111");
+    return true;
   }
 
   const scheme = matchMedia("(prefers-color-scheme: dark)");
+  const narrow = matchMedia("(max-width: 479.98px)");
   const theme = () =>
     wrap.classList.toggle("dk", opt.theme === "dark" || (opt.theme !== "light" && scheme.matches));
 
-  // On phones the panel fills the visual viewport: the keyboard never covers it.
+  // On phones the panel fits the visual viewport, above the keyboard.
   function fit() {
     const v = window.visualViewport;
     if (v) {
@@ -885,10 +900,20 @@ textarea::placeholder{color:var(--mu);opacity:1}
   });
   input.addEventListener("input", count);
   log.addEventListener("scroll", () => log.scrollTop < 40 && earlier());
-  // Keys typed in the chat stay out of the page's shortcuts ("/", "?", Escape).
+  // Keys typed in the chat stay out of the page's shortcuts.
   for (const type of ["keydown", "keyup", "keypress"]) {
     root.addEventListener(type, (e) => e.stopPropagation());
   }
+  // Full screen, the panel is modal: Tab goes round inside it.
+  root.addEventListener("keydown", (e) => {
+    if (e.key !== "Tab" || inline || !narrow.matches) return;
+    const stops = [...panel.querySelectorAll("button,textarea,a,[tabindex]")].filter((el) => el.offsetParent);
+    const edge = stops[e.shiftKey ? 0 : stops.length - 1];
+    if (root.activeElement === edge) {
+      e.preventDefault();
+      stops[e.shiftKey ? stops.length - 1 : 0].focus();
+    }
+  });
   root.addEventListener("keydown", (e) => {
     if (e.key !== "Escape") return;
     if (!menuBox.hidden) {
@@ -904,12 +929,17 @@ textarea::placeholder{color:var(--mu);opacity:1}
 
   // --- Start: the JS API (set as this file runs), then mount, the queue, ready
 
-  let queue = Promise.resolve(); // API sends wait for one another
+  // API sends wait for one another, and for the turn under way.
+  let queue = Promise.resolve();
+  const sendWhenFree = async (text) => {
+    while (busy) await turnDone;
+    return send(text);
+  };
   window.ChatKit = {
     open: () => open(),
     close,
     toggle,
-    send: (text) => (queue = queue.then(() => send(text))),
+    send: (text) => (queue = queue.then(() => sendWhenFree(text))),
     reset,
     on(name, fn) {
       const listener = (e) => fn(e.detail);
@@ -923,7 +953,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
     let target = null;
     try {
       target = inline && document.querySelector(opt.target);
-    } catch {} // not a selector
+    } catch {}
     if (inline && !target) console.warn("ChatKit: data-target matches nothing; using the bubble");
     inline = !!target;
     wrap.className = "w" + (inline ? " in" : opt.position === "left" ? " lf" : "");
@@ -932,7 +962,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
     else wrap.append(launcher);
     wrap.append(panel);
     root.append(wrap);
-    // Outside <body>, which some sites swap as they navigate (Turbo).
+    // Outside <body>, which some sites swap (Turbo).
     (target || document.documentElement).append(host);
     label(isOpen ? t.close : t.open, isOpen ? "close" : "chat");
     theme();
@@ -950,7 +980,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
     const queued = Array.isArray(window.chatkitQueue) ? window.chatkitQueue : [];
     window.chatkitQueue = { push: (...calls) => calls.forEach(run) };
     queued.forEach(run); // first: the page's listeners hear what follows
-    // data-open: not on phones, where the panel covers the page.
+    // data-open: not on phones, where the panel covers the page
     const wanted = opt.open != null && opt.open !== "false" && innerWidth >= 480;
     if (inline || wanted || stored("sessionStorage", OPEN_KEY)) open(true);
     isReady = true;
