@@ -38,6 +38,34 @@ def replies_in_flight(*, now: datetime | None = None) -> QuerySet[Message]:
     )
 
 
+def reply_streaming(*, session: Session) -> Message | None:
+    """The conversation's reply marked `streaming`, if any (in flight, or abandoned)."""
+    return (
+        Message.objects.filter(session=session, status=Message.Status.STREAMING)
+        .only("pk", "session", "seq", "created_at", "model")
+        .first()
+    )
+
+
+def reply_abandoned(reply: Message, *, now: datetime) -> bool:
+    """Was this `streaming` reply left by a process that died? (`replies_in_flight`'s rule.)"""
+    return reply.created_at < abandoned_before(now)
+
+
+def turn_context(*, session: Session, up_to: int) -> list[dict[str, str]]:
+    """The messages the model sees with a turn: the assistant's last N, up to seq `up_to`.
+
+    Failed replies with no text are left out: noise to the model.
+    """
+    recent = (
+        session.messages.filter(seq__lte=up_to)
+        .exclude(role=Message.Role.ASSISTANT, content="")
+        .order_by("-seq")
+        .values_list("role", "content")[: session.assistant.context_messages]
+    )
+    return [{"role": role, "content": text} for role, text in reversed(recent)]
+
+
 def assistant_get(*, slug: str | None = None) -> Assistant:
     """An active assistant by slug (the `default` one when no slug is given)."""
     try:

@@ -88,11 +88,11 @@ class TurnStreamResponse(StreamingHttpResponse):
 
         async def drive() -> None:
             try:
-                async with contextlib.aclosing(services.turn_run(self.turn)) as events:
+                async with contextlib.aclosing(services.turn_events(self.turn)) as events:
                     async for event in events:
                         queue.put_nowait(event_bytes(event))
             except Exception:
-                # turn_run stores every model failure itself; this is our own (a database
+                # turn_events stores every model failure itself; this is our own (a database
                 # error while storing): the visitor still gets the one final event.
                 logger.exception("a streamed turn failed")
                 queue.put_nowait(INTERNAL_ERROR)
@@ -123,12 +123,12 @@ class TurnStreamResponse(StreamingHttpResponse):
         """End the turn of a stream whose response was never sent (its reply is `streaming`)."""
         if not self.started:
             self.started = True  # and it never will be
-            await services.turn_close(self.turn)
+            await services.turn_end(self.turn, status=Message.Status.INTERRUPTED)
 
     def close(self) -> None:
         # Django calls this in a worker thread once the response is done; where the handler
         # does not track streams (the test client), a stream never sent ends here.
         if not self.started:
             self.started = True
-            services.reply_finish(self.turn, content="", status=Message.Status.INTERRUPTED)
+            services.turn_end_sync(self.turn, status=Message.Status.INTERRUPTED)
         super().close()

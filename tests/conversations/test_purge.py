@@ -17,6 +17,7 @@ from django.utils import timezone
 from conversations import selectors, services
 from conversations.exceptions import ChatKitError
 from conversations.models import Assistant, Message, Session
+from conversations.services.retention import session_purge_batch
 from tests.helpers import add_messages
 
 pytestmark = pytest.mark.django_db
@@ -181,7 +182,7 @@ def test_a_conversation_active_again_since_its_batch_was_chosen_is_kept(assistan
     idle = Session.objects.filter(last_activity_at__lt=cutoff)
     in_flight = Exists(Message.objects.filter(session=OuterRef("pk"), status="streaming"))
 
-    batch = services._purge_batch(
+    batch = session_purge_batch(
         idle, [s.pk for s in chosen], cutoff=cutoff, reply_in_flight=in_flight, dry_run=False
     )
 

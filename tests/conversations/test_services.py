@@ -9,7 +9,8 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 from django.db.backends.signals import connection_created
 
-from conversations import services
+from conversations import llm, services
+from conversations.aio import cleanups_finished
 from conversations.exceptions import ReplyInFlight, SessionNotFound
 from conversations.models import Message, Session
 
@@ -106,7 +107,7 @@ async def test_cancelled_before_opening_the_turn_leaves_nothing_in_flight(fake_l
         # The step runs once the lock is released, and commits.
     with pytest.raises(asyncio.CancelledError):
         await turn
-    await asyncio.gather(*services._cleanups)  # the clean-up the cancellation left running
+    await cleanups_finished()  # the clean-up the cancellation left running
 
     assert await statuses(session) == [(1, "complete"), (2, "interrupted")]
     _, reply = await services.message_post(session=session, content="again")
@@ -130,7 +131,7 @@ async def test_cancelled_twice_while_opening_the_turn_leaves_nothing_in_flight(f
             turn.cancel()
         with pytest.raises(asyncio.CancelledError):
             await turn
-        await asyncio.gather(*services._cleanups)
+        await cleanups_finished()
     finally:
         connection_created.disconnect(on_connect)
 
@@ -139,7 +140,7 @@ async def test_cancelled_twice_while_opening_the_turn_leaves_nothing_in_flight(f
 
 async def test_closing_at_the_first_event_stores_the_reply_as_interrupted(fake_llm, session):
     turn = await services.turn_open(session=session, content="hello")
-    events = services.turn_run(turn)
+    events = services.turn_events(turn)
     assert (await anext(events)).kind == "message"
     await events.aclose()
 
@@ -150,16 +151,17 @@ async def test_a_turn_that_never_ran_is_closed_by_its_owner(fake_llm, session):
     turn = await services.turn_open(session=session, content="hello")
     with pytest.raises(ReplyInFlight):
         await services.turn_open(session=session, content="meanwhile")
-    await services.turn_close(turn)
+    await services.turn_end(turn, status=Message.Status.INTERRUPTED)
     assert await statuses(session) == [(1, "complete"), (2, "interrupted")]
-    await services.turn_close(turn)  # a second close changes nothing
+    await services.turn_end(turn, status=Message.Status.COMPLETE)  # a second end changes nothing
+    assert await statuses(session) == [(1, "complete"), (2, "interrupted")]
 
 
 async def test_a_consumer_leaving_mid_reply_keeps_the_partial_text(fake_llm, session):
     fake_llm.configure(reply_tokens=50, itl=0.01)
     deltas = []
     turn = await services.turn_open(session=session, content="hello")
-    events = services.turn_run(turn)
+    events = services.turn_events(turn)
     async for event in events:
         if event.kind == "delta":
             deltas.append(event.text)
@@ -180,7 +182,7 @@ async def test_a_model_that_never_answers_is_cut_off_at_the_deadline(fake_llm, s
     settings.CHATKIT_REPLY_TIMEOUT = 0.3
     settings.OPENAI_TIMEOUT = 60  # the deadline, not the read timeout, ends this turn
     fake_llm.configure(fault="hang")
-    with pytest.raises(services.llm.LLMError) as raised:
+    with pytest.raises(llm.LLMError) as raised:
         await services.message_post(session=session, content="hello?")
     assert raised.value.code == "reply_timeout"
     assert await asyncio.to_thread(fake_llm.wait_for_disconnect, 5)
@@ -190,7 +192,7 @@ async def test_a_model_that_never_answers_is_cut_off_at_the_deadline(fake_llm, s
 async def test_a_reply_longer_than_allowed_is_cut_off(fake_llm, session, settings):
     settings.CHATKIT_REPLY_TIMEOUT = 0.2
     fake_llm.configure(reply_tokens=100, itl=0.05)
-    with pytest.raises(services.llm.LLMError) as raised:
+    with pytest.raises(llm.LLMError) as raised:
         await services.message_post(session=session, content="write a novel")
     assert (raised.value.code, raised.value.status) == ("reply_timeout", 504)
     reply = await Message.objects.aget(session=session, seq=2)
@@ -209,14 +211,14 @@ def test_a_turn_on_a_deleted_session_is_not_found(session):
 def test_a_reply_ending_after_its_conversation_was_deleted_is_dropped_quietly(session):
     turn = services.turn_begin(session=session, content="hi")
     Session.objects.filter(pk=session.pk).delete()
-    services.reply_finish(turn, content="late", status=Message.Status.COMPLETE)
+    services.turn_end_sync(turn, content="late", status=Message.Status.COMPLETE)
     assert not Message.objects.exists()
 
 
 def test_a_reply_is_ended_once(session):
     turn = services.turn_begin(session=session, content="hi")
-    services.reply_finish(turn, content="", status="error", error_code="abandoned")
-    services.reply_finish(turn, content="late", status=Message.Status.COMPLETE)
+    services.turn_end_sync(turn, status="error", error_code="abandoned")
+    services.turn_end_sync(turn, content="late", status=Message.Status.COMPLETE)
     stored = Message.objects.get(pk=turn.reply.pk)
     assert (stored.status, stored.content) == ("error", "")
 
@@ -224,7 +226,7 @@ def test_a_reply_is_ended_once(session):
 async def test_what_the_upstream_reports_is_cut_to_fit_its_columns(session):
     turn = await services.turn_open(session=session, content="hello")
 
-    reply = await sync_to_async(services.reply_finish)(
+    reply = await sync_to_async(services.turn_end_sync)(
         turn, content="Hi", status="complete", model="m" * 300, finish_reason="f" * 100
     )
 

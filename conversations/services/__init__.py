@@ -1,0 +1,53 @@
+"""Writes, by sub-domain; views, the admin and commands import them from here.
+
+- sessions: start a conversation, delete one or many
+- turns: the chat-turn pipeline (open, events, end) for every entry point
+- feedback: the visitor's rating of a reply
+- retention: purging conversations idle past the retention period
+"""
+
+from conversations.services.feedback import message_feedback_set
+from conversations.services.retention import (
+    PURGE_BATCH_SIZE,
+    PURGE_MAX_BATCH_SIZE,
+    PurgeReport,
+    session_purge,
+)
+from conversations.services.sessions import (
+    DeleteReport,
+    ip_hash,
+    session_delete,
+    session_delete_many,
+    session_start,
+)
+from conversations.services.turns import (
+    Turn,
+    TurnEvent,
+    message_post,
+    turn_begin,
+    turn_end,
+    turn_end_sync,
+    turn_events,
+    turn_open,
+)
+
+__all__ = [
+    "PURGE_BATCH_SIZE",
+    "PURGE_MAX_BATCH_SIZE",
+    "DeleteReport",
+    "PurgeReport",
+    "Turn",
+    "TurnEvent",
+    "ip_hash",
+    "message_feedback_set",
+    "message_post",
+    "session_delete",
+    "session_delete_many",
+    "session_purge",
+    "session_start",
+    "turn_begin",
+    "turn_end",
+    "turn_end_sync",
+    "turn_events",
+    "turn_open",
+]

@@ -1,0 +1,91 @@
+"""The turn pipeline's reading side: the model's text as it comes, within the turn's deadlines,
+and how far the reply got (for `turn_end`, however the turn ends)."""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+from conversations import llm
+
+
+@dataclass
+class Progress:
+    """How far a reply got: its text, when its first token came, the model's final report."""
+
+    started: float = field(default_factory=time.monotonic)
+    parts: list[str] = field(default_factory=list)
+    ttft_ms: int | None = None
+    finish: llm.Finish | None = None
+
+    def elapsed_ms(self) -> int:
+        return round((time.monotonic() - self.started) * 1000)
+
+    def ending(self, status: str, error_code: str = "") -> dict[str, Any]:
+        """`turn_end`'s keyword arguments for the reply as far as it got."""
+        usage = {}
+        if self.finish is not None:
+            usage = {
+                "model": self.finish.model,
+                "finish_reason": self.finish.finish_reason,
+                "prompt_tokens": self.finish.prompt_tokens,
+                "completion_tokens": self.finish.completion_tokens,
+            }
+        return {
+            "status": status,
+            "content": "".join(self.parts),
+            "ttft_ms": self.ttft_ms,
+            "duration_ms": self.elapsed_ms(),
+            "error_code": error_code,
+            **usage,
+        }
+
+
+class Deadlines:
+    """Wall-clock deadlines on the model call, retries included: the first token must come
+    within OPENAI_FIRST_TOKEN_TIMEOUT, and a model that keeps writing (or keeps a connection
+    alive without writing) must not hold the conversation past CHATKIT_REPLY_TIMEOUT."""
+
+    def __init__(self) -> None:
+        now = asyncio.get_running_loop().time()
+        self.reply = now + settings.CHATKIT_REPLY_TIMEOUT
+        self.first_token = min(self.reply, now + settings.OPENAI_FIRST_TOKEN_TIMEOUT)
+
+    async def next_chunk(self, chunks: AsyncIterator, *, first: bool) -> Any:
+        """The next chunk, or LLMError (504) when its deadline passes first.
+
+        The deadline wraps this one read, never a consumer's `yield`: it cancels nothing else.
+        """
+        try:
+            async with asyncio.timeout_at(self.first_token if first else self.reply):
+                return await anext(chunks)
+        except TimeoutError:
+            if first and self.first_token < self.reply:
+                raise llm.LLMError(
+                    "first_token_timeout", "The model took too long to start answering.", status=504
+                ) from None
+            raise llm.LLMError(
+                "reply_timeout", "The reply took too long and was cut off.", status=504
+            ) from None
+
+
+async def model_text(request: llm.ReplyRequest, progress: Progress) -> AsyncIterator[str]:
+    """The reply's text, piece by piece, as the model writes it; `progress` follows along.
+
+    Closing it closes the upstream request at once.
+    """
+    deadlines = Deadlines()
+    async with contextlib.aclosing(llm.stream_reply(request)) as chunks:
+        while progress.finish is None:
+            chunk = await deadlines.next_chunk(chunks, first=progress.ttft_ms is None)
+            if isinstance(chunk, llm.Finish):
+                progress.finish = chunk
+                continue
+            if progress.ttft_ms is None:
+                progress.ttft_ms = progress.elapsed_ms()
+            progress.parts.append(chunk.text)
+            yield chunk.text

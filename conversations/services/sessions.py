@@ -1,0 +1,83 @@
+"""Conversations (the `Session` model): start one, delete one or many."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+
+from conversations import policy, selectors
+from conversations.exceptions import ReplyInFlight, SessionNotFound
+from conversations.models import Session
+from conversations.services.turns import reply_in_flight, session_lock
+
+USER_AGENT_CHARS = Session._meta.get_field("user_agent").max_length
+ORIGIN_CHARS = Session._meta.get_field("origin").max_length
+
+
+def ip_hash(ip: str) -> str:
+    """A keyed hash of a client IP (keyed by SECRET_KEY): countable, not reversible."""
+    if not ip:
+        return ""
+    return salted_hmac("chatkit.client-ip", ip, algorithm="sha256").hexdigest()
+
+
+def session_start(
+    *,
+    assistant_slug: str | None,
+    origin: str = "",
+    user_agent: str = "",
+    ip: str = "",
+    metadata: dict[str, Any] | None = None,
+) -> Session:
+    """Start a conversation with an active assistant, if the origin may use it."""
+    assistant = selectors.assistant_get(slug=assistant_slug)
+    policy.origin_check(assistant=assistant, origin=origin)
+    return Session.objects.create(
+        assistant=assistant,
+        origin=origin[:ORIGIN_CHARS],
+        user_agent=user_agent[:USER_AGENT_CHARS],
+        ip_hash=ip_hash(ip),
+        metadata=metadata or {},
+    )
+
+
+def session_delete(*, session: Session) -> None:
+    """Delete a conversation and all its messages, unless a reply is being written in it."""
+    with transaction.atomic():
+        session_lock(session)
+        if reply_in_flight(session=session, now=timezone.now()):
+            raise ReplyInFlight()
+        session.delete()
+
+
+@dataclass
+class DeleteReport:
+    """What `session_delete_many` did with each conversation it was given."""
+
+    deleted: list[Any] = field(default_factory=list)
+    not_found: list[Any] = field(default_factory=list)
+    in_flight: list[Any] = field(default_factory=list)
+
+
+def session_delete_many(*, sessions: list[Session | str]) -> DeleteReport:
+    """Delete conversations (or public ids) one by one, as `session_delete` does.
+
+    Each lands in the report as given: deleted, not found (never existed, or deleted
+    meanwhile), or kept because a reply is being written in it.
+    """
+    report = DeleteReport()
+    for given in dict.fromkeys(sessions):
+        try:
+            session = (
+                given if isinstance(given, Session) else selectors.session_get(public_id=given)
+            )
+            session_delete(session=session)
+        except SessionNotFound:
+            report.not_found.append(given)
+        except ReplyInFlight:
+            report.in_flight.append(given)
+        else:
+            report.deleted.append(given)
+    return report

@@ -1,0 +1,263 @@
+"""The chat turn: one pipeline for every entry point (seed `/api/chat`, v1 JSON, v1 stream).
+
+    turn = await turn_open(session=..., content=...)   # 404, 409… before any answer starts
+    async for event in turn_events(turn): ...          # message, delta…, then done | error
+
+`turn_open` stores the visitor's message with an empty reply marked `streaming`;
+`turn_events` streams the model's answer. Every way a reply ends goes through `turn_end`
+(or its sync twin): `complete`; `error`, with the partial text kept, when the model fails;
+`interrupted` when the consumer goes away (the upstream request is closed first); `error`
+`abandoned` for a reply a dead process left `streaming`. Each database step is a short sync
+function run through `db_step`, so no connection is held while the model writes.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Case, F, Max, Value, When
+from django.utils import timezone
+
+from conversations import llm, metrics, selectors
+from conversations.aio import see_through
+from conversations.db import db_step
+from conversations.exceptions import ChatKitError, ReplyInFlight, SessionNotFound
+from conversations.models import Message, Session
+from conversations.services.model_text import Progress, model_text
+from conversations.turn_log import turn_logged
+
+TITLE_CHARS = Session._meta.get_field("title").max_length
+
+
+@dataclass(frozen=True)
+class Turn:
+    user_message: Message | None  # None only for a reply found abandoned without one
+    reply: Message
+    request: llm.ReplyRequest | None  # None once the model is no longer to be asked
+    assistant: str  # the assistant's slug, for the log and the metrics
+
+
+@dataclass(frozen=True)
+class TurnEvent:
+    """What a turn reports, in order: `message`, `delta`s, then `done` or `error`."""
+
+    kind: str
+    message: Message | None = None
+    text: str = ""
+    error: llm.LLMError | None = None
+
+
+# --- One reply at a time per conversation --------------------------------------------------
+
+
+def session_lock(session: Session, **changes: Any) -> None:
+    """Lock the conversation's row until the transaction ends (and apply `changes`).
+
+    An UPDATE takes the row lock on PostgreSQL (SQLite's IMMEDIATE transactions serialise
+    writers anyway), so turns and deletions of one conversation happen one at a time.
+    """
+    changes = changes or {"last_activity_at": F("last_activity_at")}
+    if not Session.objects.filter(pk=session.pk).update(**changes):
+        raise SessionNotFound()  # deleted since it was looked up
+
+
+def reply_in_flight(*, session: Session, now: datetime) -> bool:
+    """Is a reply of this conversation being written now? (Call it with the row locked.)
+
+    A reply that a dead process left `streaming` is not: it is ended here, as `abandoned`.
+    """
+    reply = selectors.reply_streaming(session=session)
+    if reply is None:
+        return False
+    if not selectors.reply_abandoned(reply, now=now):
+        return True
+    question = session.messages.filter(seq=reply.seq - 1).first()
+    turn = Turn(user_message=question, reply=reply, request=None, assistant=session.assistant.slug)
+    turn_end_sync(turn, status=Message.Status.ERROR, error_code="abandoned")
+    return False
+
+
+# --- Opening ---------------------------------------------------------------------------------
+
+
+def turn_begin(*, session: Session, content: str) -> Turn:
+    """The database step of `turn_open`: store the visitor's message and an empty reply in
+    flight, and gather the model's context. Raises ReplyInFlight, SessionNotFound."""
+    assistant = session.assistant
+    model = llm.DEMO_MODEL if llm.mode() == "demo" else assistant.model or settings.OPENAI_MODEL
+    now = timezone.now()
+    with transaction.atomic():
+        session_lock(
+            session,
+            last_activity_at=now,
+            title=Case(When(title="", then=Value(content[:TITLE_CHARS])), default=F("title")),
+        )
+        # With the row locked, this check and the inserts below cannot interleave with another
+        # turn's; the partial unique index on streaming replies backs it up.
+        if reply_in_flight(session=session, now=now):
+            raise ReplyInFlight()
+        last_seq = session.messages.aggregate(last=Max("seq"))["last"] or 0
+        user_message = Message.objects.create(
+            session=session, seq=last_seq + 1, role=Message.Role.USER, content=content
+        )
+        reply = Message.objects.create(
+            session=session,
+            seq=last_seq + 2,
+            role=Message.Role.ASSISTANT,
+            status=Message.Status.STREAMING,
+            model=model,
+        )
+        history = selectors.turn_context(session=session, up_to=user_message.seq)
+    request = llm.ReplyRequest(
+        model=model,
+        messages=[{"role": "system", "content": assistant.system_prompt}, *history],
+        temperature=assistant.temperature,
+        max_tokens=assistant.max_output_tokens,
+    )
+    return Turn(user_message=user_message, reply=reply, request=request, assistant=assistant.slug)
+
+
+async def turn_open(*, session: Session, content: str) -> Turn:
+    """Start a turn: store the visitor's message and an empty reply in flight.
+
+    Raises ReplyInFlight (409) and the like before anything is answered. Cancelled while the
+    database step runs on in its thread, it ends the turn that step may still open.
+    """
+    opening = asyncio.ensure_future(db_step(turn_begin)(session=session, content=content))
+    try:
+        return await asyncio.shield(opening)
+    except asyncio.CancelledError:
+
+        async def end_if_opened() -> None:
+            try:
+                turn = await opening
+            except ChatKitError:
+                return  # nothing was opened (409, 404…)
+            await turn_end(turn, status=Message.Status.INTERRUPTED)
+
+        await see_through(end_if_opened(), "end a turn cancelled while opening")
+        raise
+
+
+# --- Running ---------------------------------------------------------------------------------
+
+
+async def turn_events(turn: Turn) -> AsyncIterator[TurnEvent]:
+    """Run an opened turn, reporting its events as they happen; its reply ends stored."""
+    progress = Progress()
+    error: llm.LLMError | None = None
+    try:
+        yield TurnEvent("message", message=turn.user_message)
+        async with contextlib.aclosing(model_text(turn.request, progress)) as texts:
+            async for text in texts:
+                yield TurnEvent("delta", text=text)
+    except llm.LLMError as exc:
+        error = exc
+    except BaseException as exc:
+        await _end_cut_short(turn, progress, exc)
+        raise
+    status = Message.Status.ERROR if error else Message.Status.COMPLETE
+    try:
+        reply = await turn_end(turn, **progress.ending(status, error.code if error else ""))
+    except BaseException as exc:
+        await _end_cut_short(turn, progress, exc)
+        raise
+    yield (
+        TurnEvent("error", message=reply, error=error)
+        if error
+        else TurnEvent("done", message=reply)
+    )
+
+
+async def _end_cut_short(turn: Turn, progress: Progress, exc: BaseException) -> None:
+    """End the reply of a turn that `exc` cut short, whatever else happens meanwhile.
+
+    An exception is our own failure (the database, a bug), not the model's: the reply failed,
+    though the visitor may still be there. Anything else (GeneratorExit, CancelledError) is the
+    consumer leaving: the reply is interrupted, with what the model had already reported.
+    """
+    if isinstance(exc, Exception):
+        ending, what = progress.ending(Message.Status.ERROR, "internal_error"), "a failed reply"
+    else:
+        ending, what = progress.ending(Message.Status.INTERRUPTED), "an interrupted reply"
+    await see_through(turn_end(turn, **ending), f"store {what}")
+
+
+async def message_post(*, session: Session, content: str) -> tuple[Message, Message]:
+    """Run a whole turn and return the visitor's message and the stored reply.
+
+    Raises LLMError (after storing the failed reply) when the model fails.
+    """
+    turn = await turn_open(session=session, content=content)
+    async with contextlib.aclosing(turn_events(turn)) as events:
+        async for event in events:
+            if event.kind == "done":
+                return turn.user_message, event.message
+            if event.kind == "error":
+                raise event.error
+    raise AssertionError("a turn ends with done or error")  # pragma: no cover
+
+
+# --- Ending ------------------------------------------------------------------------------------
+
+
+def turn_end_sync(turn: Turn, *, status: str, content: str = "", **outcome: Any) -> Message:
+    """Store how a turn's reply ended, once: its text, status, usage and timings (`outcome`:
+    model, finish_reason, prompt_tokens, completion_tokens, ttft_ms, duration_ms, error_code);
+    then log it and count it.
+
+    Only a reply still `streaming` is written: one whose conversation was deleted meanwhile,
+    or that was already ended, is left as it is (and neither logged nor counted twice).
+    """
+    reply = turn.reply
+    values = _reply_values(reply, status=status, content=content, **outcome)
+    stored = Message.objects.filter(pk=reply.pk, status=Message.Status.STREAMING).update(**values)
+    # Only once the write went through: a retry after a failed one starts from what it knew.
+    for field, value in values.items():
+        setattr(reply, field, value)
+    if stored:
+        question = turn.user_message.content if turn.user_message else None
+        turn_logged(assistant=turn.assistant, reply=reply, question=question)
+        metrics.turn_observe(reply, assistant=turn.assistant)
+    return reply
+
+
+async def turn_end(turn: Turn, **ending: Any) -> Message:
+    """`turn_end_sync` from async code, as one database step."""
+    return await db_step(turn_end_sync)(turn, **ending)
+
+
+_MODEL_CHARS = Message._meta.get_field("model").max_length
+_FINISH_REASON_CHARS = Message._meta.get_field("finish_reason").max_length
+
+
+def _reply_values(
+    reply: Message,
+    *,
+    status: str,
+    content: str,
+    model: str = "",
+    finish_reason: str = "",
+    prompt_tokens: int | None = None,
+    completion_tokens: int | None = None,
+    ttft_ms: int | None = None,
+    duration_ms: int | None = None,
+    error_code: str = "",
+) -> dict[str, Any]:
+    # What the upstream reports is cut to fit: a long model name must not fail the write.
+    return {
+        "content": content,
+        "status": status,
+        "model": (model or reply.model)[:_MODEL_CHARS],
+        "finish_reason": finish_reason[:_FINISH_REASON_CHARS],
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "ttft_ms": ttft_ms,
+        "duration_ms": duration_ms,
+        "error_code": error_code,
+    }
