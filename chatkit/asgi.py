@@ -1,15 +1,14 @@
 """ASGI entry point: `uvicorn chatkit.asgi:application`."""
 
+import functools
 import os
-import re
 
 import django
 from django.core.handlers.asgi import ASGIHandler
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatkit.settings")
+from chatkit import routes
 
-# Requests that wait on the model: the seed chat route and v1 messages (JSON or a stream).
-CHAT_PATHS = re.compile(r"^/api/(chat|v1/sessions/[^/]+/messages)$")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatkit.settings")
 
 
 class ChatKitASGIHandler(ASGIHandler):
@@ -28,7 +27,7 @@ class ChatKitASGIHandler(ASGIHandler):
     """
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or not CHAT_PATHS.match(_app_path(scope)):
+        if scope["type"] != "http" or not _is_chat(_app_path(scope)):
             await super().__call__(scope, receive, send)
             return
         streams = []
@@ -39,6 +38,12 @@ class ChatKitASGIHandler(ASGIHandler):
             opened_streams.reset(token)
             for stream in streams:
                 await stream.close_unsent()
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_chat(path: str) -> bool:
+    # Decided once per path: a conversation's messages route comes back with every turn.
+    return routes.CHAT_PATH.match(path) is not None
 
 
 def _app_path(scope) -> str:

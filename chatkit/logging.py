@@ -6,12 +6,12 @@ import re
 from datetime import UTC, datetime
 from urllib.parse import unquote
 
-_URLSAFE = r"A-Za-z0-9_-"
-# Session ids travel in URL paths (/api/v1/sessions/<id>/...) and are visitors' secrets.
-_SESSION_PATH = re.compile(rf"(/sessions/)[{_URLSAFE}]{{16,64}}")
-# A session id anywhere else, e.g. one that staff searched the admin for: 32 URL-safe
-# characters standing on their own.
-_SESSION_ID = re.compile(rf"(?<![{_URLSAFE}])[{_URLSAFE}]{{32}}(?![{_URLSAFE}])")
+from chatkit.routes import SESSION_ID_IN_PATH
+from conversations.ids import SESSION_ID_LENGTH, URLSAFE
+
+# A session id anywhere else than a path, e.g. one that staff searched the admin for: an id's
+# length of URL-safe characters, standing on their own.
+_SESSION_ID = re.compile(rf"(?<![{URLSAFE}])[{URLSAFE}]{{{SESSION_ID_LENGTH}}}(?![{URLSAFE}])")
 # Search terms in URLs (the admin's ?q=, also inside ?next= and ?_changelist_filters=).
 _SEARCH_QUERY = re.compile(r"([?&=]q=)[^&\s\"]*")
 
@@ -29,7 +29,7 @@ def _decoded(text: str) -> str:
 def redact(text: str) -> str:
     """The text without session ids or URL search terms (decoded, if that was needed)."""
     plain = _decoded(text)
-    redacted = _SESSION_PATH.sub(r"\1<id>", plain)
+    redacted = SESSION_ID_IN_PATH.sub(r"\1<id>", plain)
     redacted = _SEARCH_QUERY.sub(r"\1<redacted>", redacted)
     redacted = _SESSION_ID.sub("<id>", redacted)
     return text if redacted == plain else redacted

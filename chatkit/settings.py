@@ -10,6 +10,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from chatkit import routes
 from conversations.validators import ORIGIN
 from widget.caching import add_headers as widget_static_headers
 
@@ -193,7 +194,7 @@ SPECTACULAR_SETTINGS = {
 
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_ALLOW_ALL_ORIGINS = DEBUG and not CORS_ALLOWED_ORIGINS
-CORS_URLS_REGEX = r"^/api/.*$"
+CORS_URLS_REGEX = routes.CORS_URLS_REGEX
 CORS_ALLOW_CREDENTIALS = False
 # The widget reads how long to wait after a 429 or 503.
 CORS_EXPOSE_HEADERS = ["Retry-After"]
@@ -245,7 +246,7 @@ if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     # Probes talk plain HTTP inside the cluster.
-    SECURE_REDIRECT_EXEMPT = [r"^health(/|$)", r"^metrics$"]
+    SECURE_REDIRECT_EXEMPT = routes.SECURE_REDIRECT_EXEMPT
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)

@@ -1,8 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from chatkit import routes
+
 urlpatterns = [
-    path("admin/", admin.site.urls),
+    path(routes.ADMIN, admin.site.urls),
     path("", include("conversations.api.urls")),
     path("", include("widget.urls")),
 ]

@@ -1,7 +1,5 @@
 """Assistants, sessions (one conversation each) and their messages."""
 
-import secrets
-
 from django.core.validators import (
     MaxValueValidator,
     MinValueValidator,
@@ -11,14 +9,8 @@ from django.core.validators import (
 from django.db import models
 from django.db.models import Q
 
+from conversations.ids import SESSION_ID_MAX_LENGTH, new_session_id
 from conversations.validators import validate_origins, validate_starter_prompts
-
-SESSION_ID_BYTES = 24  # 192 bits from `secrets`, 32 URL-safe characters
-
-
-def new_session_id() -> str:
-    """An opaque, unguessable public id: the visitor's only credential for the session."""
-    return secrets.token_urlsafe(SESSION_ID_BYTES)
 
 
 class Assistant(models.Model):
@@ -107,7 +99,9 @@ class Assistant(models.Model):
 class Session(models.Model):
     """One conversation between a visitor and an assistant."""
 
-    public_id = models.CharField(max_length=64, unique=True, default=new_session_id, editable=False)
+    public_id = models.CharField(
+        max_length=SESSION_ID_MAX_LENGTH, unique=True, default=new_session_id, editable=False
+    )
     assistant = models.ForeignKey(Assistant, on_delete=models.PROTECT, related_name="sessions")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     last_activity_at = models.DateTimeField(auto_now_add=True, db_index=True)

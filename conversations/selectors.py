@@ -9,12 +9,12 @@ from django.utils import timezone
 
 from conversations import llm, policy
 from conversations.exceptions import AssistantNotFound, SessionNotFound
+from conversations.ids import SESSION_ID
 from conversations.models import Assistant, Message, Session
 
 DEFAULT_ASSISTANT = "default"
 PAGE_SIZE = 50
-# Anything else is not a session id we hand out, so it is not worth a query.
-_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+_SESSION_ID = re.compile(SESSION_ID)
 
 
 # Margin for the database steps around a turn's model call, which its deadline leaves out.

@@ -14,17 +14,15 @@ from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 
+from chatkit import routes
 from conversations.api.parsers import PayloadTooLarge
 from conversations.exceptions import ChatKitError
 
 logger = logging.getLogger(__name__)
 
-SEED_PATHS = frozenset({"/api/chat", "/api/create-session"})
-
 
 def is_api_path(request: HttpRequest) -> bool:
-    path = request.path_info
-    return path.startswith("/api/") or path == "/health" or path.startswith("/health/")
+    return routes.is_json_path(request.path_info)
 
 
 def error_response(
@@ -39,7 +37,7 @@ def error_response(
     """The error body for this request's route: the seed's shape or v1's."""
     # path_info: the route, without the prefix the app may be mounted under.
     path = request.path_info if request is not None else ""
-    if path in SEED_PATHS:
+    if path in routes.SEED_PATHS:
         body = {"error": message}
     else:
         body = {"error": {"code": code, "message": message, **extra}}

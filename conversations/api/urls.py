@@ -1,29 +1,26 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
+from chatkit import routes
 from conversations.api import errors, views
 
 urlpatterns = [
-    path("health", views.HealthView.as_view(), name="health"),
-    path("health/ready", views.ReadyView.as_view(), name="health-ready"),
-    path("metrics", views.metrics_view, name="metrics"),
-    path("api/create-session", views.SeedCreateSessionView.as_view(), name="seed-create-session"),
-    path("api/chat", views.SeedChatView.as_view(), name="seed-chat"),
-    path("api/v1/assistants/<slug:slug>", views.AssistantConfigView.as_view(), name="assistant"),
-    path("api/v1/sessions", views.SessionListView.as_view(), name="sessions"),
-    path("api/v1/sessions/<str:session_id>", views.SessionDetailView.as_view(), name="session"),
+    path(routes.HEALTH, views.HealthView.as_view(), name="health"),
+    path(routes.HEALTH_READY, views.ReadyView.as_view(), name="health-ready"),
+    path(routes.METRICS, views.metrics_view, name="metrics"),
     path(
-        "api/v1/sessions/<str:session_id>/messages",
-        views.MessageListView.as_view(),
-        name="messages",
+        routes.SEED_CREATE_SESSION,
+        views.SeedCreateSessionView.as_view(),
+        name="seed-create-session",
     ),
-    path(
-        "api/v1/sessions/<str:session_id>/messages/<int:seq>/feedback",
-        views.FeedbackView.as_view(),
-        name="feedback",
-    ),
-    path("api/schema", SpectacularJSONAPIView.as_view(), name="schema"),
-    path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path(routes.SEED_CHAT, views.SeedChatView.as_view(), name="seed-chat"),
+    path(routes.V1_ASSISTANT, views.AssistantConfigView.as_view(), name="assistant"),
+    path(routes.V1_SESSIONS, views.SessionListView.as_view(), name="sessions"),
+    path(routes.V1_SESSION, views.SessionDetailView.as_view(), name="session"),
+    path(routes.V1_MESSAGES, views.MessageListView.as_view(), name="messages"),
+    path(routes.V1_FEEDBACK, views.FeedbackView.as_view(), name="feedback"),
+    path(routes.SCHEMA, SpectacularJSONAPIView.as_view(), name="schema"),
+    path(routes.DOCS, SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     # Anything else under /api/ or /health is a JSON 404, whatever DEBUG says.
-    re_path(r"^(api|health)(/.*)?$", errors.not_found),
+    re_path(rf"^({routes.API}|{routes.HEALTH})(/.*)?$", errors.not_found),
 ]

@@ -1,0 +1,48 @@
+"""Every route the project serves, named once: the URLconfs, the settings (CORS, the HTTPS
+redirect's exemptions), the ASGI handler, the error handlers and the log filter read them here.
+
+Paths are as Django's `path()` writes them: no leading slash. Rename a route here and every
+reader follows; in particular the chat routes keep running without a thread of their own.
+This module imports nothing of Django's, so that settings can read it.
+"""
+
+import re
+
+from conversations.ids import SESSION_ID
+
+HEALTH = "health"
+HEALTH_READY = "health/ready"
+METRICS = "metrics"
+API = "api"
+DOCS = "api/docs"
+SCHEMA = "api/schema"
+ADMIN = "admin/"
+
+# The original ChatKit backend's wire format.
+SEED_CREATE_SESSION = "api/create-session"
+SEED_CHAT = "api/chat"
+
+# Version 1, what the widget uses.
+V1_ASSISTANT = "api/v1/assistants/<slug:slug>"
+V1_SESSIONS = "api/v1/sessions"
+V1_SESSION = V1_SESSIONS + "/<str:session_id>"
+V1_MESSAGES = V1_SESSION + "/messages"
+V1_FEEDBACK = V1_MESSAGES + "/<int:seq>/feedback"
+
+# The routes whose errors keep the seed's own shape, `{"error": "text"}`.
+SEED_PATHS = frozenset({"/" + SEED_CHAT, "/" + SEED_CREATE_SESSION})
+# Requests that wait on the model: the seed chat and v1 messages (JSON or a stream).
+CHAT_PATH = re.compile(
+    "^/(?:" + re.escape(SEED_CHAT) + "|" + V1_MESSAGES.replace("<str:session_id>", "[^/]+") + ")$"
+)
+# Where a session id stands in a logged URL (the visitor's secret: it is masked).
+SESSION_ID_IN_PATH = re.compile(rf"(/{V1_SESSIONS.split('/')[-1]}/){SESSION_ID}")
+# CORS headers for the API only; probes exempt from the HTTPS redirect (plain HTTP inside
+# the cluster). These are for settings, which match paths without their leading slash.
+CORS_URLS_REGEX = rf"^/{API}/.*$"
+SECURE_REDIRECT_EXEMPT = [rf"^{HEALTH}(/|$)", rf"^{METRICS}$"]
+
+
+def is_json_path(path: str) -> bool:
+    """Paths whose every answer is JSON, errors included: the API's and the probes'."""
+    return path.startswith(f"/{API}/") or path == f"/{HEALTH}" or path.startswith(f"/{HEALTH}/")
