@@ -18,8 +18,8 @@ from django.conf import settings
 from django.http import StreamingHttpResponse
 
 from conversations import metrics, services
-from conversations.api.serializers import MessageSerializer
 from conversations.models import Message
+from conversations.representations import MessageSerializer
 
 logger = logging.getLogger(__name__)
 

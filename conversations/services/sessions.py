@@ -1,5 +1,6 @@
 """Conversations (the `Session` model): start one, delete one or many."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,30 +55,37 @@ def session_delete(*, session: Session) -> None:
 
 @dataclass
 class DeleteReport:
-    """What `session_delete_many` did with each conversation it was given."""
+    """What `session_delete_many` did with each conversation it was given: its public id, as
+    given, or its database id for a `Session` given."""
 
     deleted: list[Any] = field(default_factory=list)
     not_found: list[Any] = field(default_factory=list)
     in_flight: list[Any] = field(default_factory=list)
 
 
-def session_delete_many(*, sessions: list[Session | str]) -> DeleteReport:
+def session_delete_many(*, sessions: Iterable[Session | str]) -> DeleteReport:
     """Delete conversations (or public ids) one by one, as `session_delete` does.
 
-    Each lands in the report as given: deleted, not found (never existed, or deleted
-    meanwhile), or kept because a reply is being written in it.
+    Each lands in the report once: deleted, not found (never existed, or deleted meanwhile),
+    or kept because a reply is being written in it. `sessions` may be an iterator over
+    millions: the report keeps ids only.
     """
     report = DeleteReport()
-    for given in dict.fromkeys(sessions):
+    seen = set()
+    for given in sessions:
+        key = given.pk if isinstance(given, Session) else given
+        if key in seen:
+            continue
+        seen.add(key)
         try:
             session = (
                 given if isinstance(given, Session) else selectors.session_get(public_id=given)
             )
             session_delete(session=session)
         except SessionNotFound:
-            report.not_found.append(given)
+            report.not_found.append(key)
         except ReplyInFlight:
-            report.in_flight.append(given)
+            report.in_flight.append(key)
         else:
-            report.deleted.append(given)
+            report.deleted.append(key)
     return report

@@ -2,8 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from conversations import selectors, services
-from conversations.exceptions import ReplyInFlight, SessionNotFound
+from conversations import services
 
 
 class Command(BaseCommand):
@@ -30,24 +29,16 @@ class Command(BaseCommand):
 
     def handle(self, *args, ids, **options):
         # Only the ids typed here are ever printed: nothing of what the conversations hold.
-        ids = list(dict.fromkeys(ids))
-        missing, in_flight = [], []
-        for public_id in ids:
-            try:
-                services.session_delete(session=selectors.session_get(public_id=public_id))
-            except SessionNotFound:
-                missing.append(public_id)
-            except ReplyInFlight:
-                in_flight.append(public_id)
-            else:
-                self.stdout.write(f"deleted: {public_id}")
-        for public_id in missing:
+        report = services.session_delete_many(sessions=ids)
+        for public_id in report.deleted:
+            self.stdout.write(f"deleted: {public_id}")
+        for public_id in report.not_found:
             self.stderr.write(f"not found (never existed or already deleted): {public_id}")
-        for public_id in in_flight:
+        for public_id in report.in_flight:
             self.stderr.write(f"not deleted, a reply is being written: {public_id}")
-        if missing or in_flight:
+        failed = len(report.not_found) + len(report.in_flight)
+        if failed:
+            later = " (run again once the reply has ended)" if report.in_flight else ""
             raise CommandError(
-                f"{len(missing) + len(in_flight)} of {len(ids)} conversations not deleted"
-                + (" (run again once the reply has ended)" if in_flight else "")
-                + "."
+                f"{failed} of {failed + len(report.deleted)} conversations not deleted{later}."
             )

@@ -1,6 +1,5 @@
 """`manage.py purge_sessions`: delete conversations idle for longer than the retention period."""
 
-import re
 from datetime import timedelta
 
 from django.conf import settings
@@ -8,24 +7,11 @@ from django.core.management.base import BaseCommand, CommandError
 
 from conversations import services
 from conversations.exceptions import ChatKitError
-
-_AGE = re.compile(r"([0-9]+)([mhdw])")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+from conversations.management.arguments import age
 
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def parse_age(value: str) -> timedelta:
-    """An age such as `45m`, `12h`, `30d` or `2w`."""
-    match = _AGE.fullmatch(value.strip())
-    if match is None:
-        raise CommandError(f"--older-than {value!r}: use a number and a unit, like 45m, 12h, 30d.")
-    try:
-        return timedelta(**{_UNITS[match[2]]: int(match[1])})
-    except OverflowError:
-        raise CommandError(f"--older-than {value!r} is too large.") from None
 
 
 class Command(BaseCommand):
@@ -37,6 +23,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument(
             "--older-than",
+            type=age,
             metavar="AGE",
             help="Idle for longer than this: 45m, 12h, 30d, 2w "
             f"(default: CHATKIT_RETENTION_DAYS, now {settings.CHATKIT_RETENTION_DAYS}d).",
@@ -62,9 +49,7 @@ class Command(BaseCommand):
                 raise CommandError(
                     "CHATKIT_RETENTION_DAYS must be 1 or more; or give --older-than."
                 )
-            age = timedelta(days=settings.CHATKIT_RETENTION_DAYS)
-        else:
-            age = parse_age(older_than)
+            older_than = timedelta(days=settings.CHATKIT_RETENTION_DAYS)
         done = "would delete" if dry_run else "deleted"
 
         def progress(batch: services.PurgeReport, total: services.PurgeReport) -> None:
@@ -77,7 +62,7 @@ class Command(BaseCommand):
 
         try:
             report = services.session_purge(
-                older_than=age,
+                older_than=older_than,
                 assistant_slug=assistant,
                 batch_size=batch_size,
                 dry_run=dry_run,

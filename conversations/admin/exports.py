@@ -7,7 +7,6 @@ memory holds one batch, and no connection is held while the client reads.
 
 import csv
 import json
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from datetime import datetime
 
@@ -16,9 +15,10 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from rest_framework import serializers
 
-from conversations.api.serializers import MessageSerializer
+from conversations import selectors
 from conversations.db import db_step
-from conversations.models import Message, Session
+from conversations.models import Session
+from conversations.representations import MessageSerializer
 
 BATCH_SIZE = 200
 _LINE_BREAKS_ESCAPED = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
@@ -64,19 +64,12 @@ def _conversation(session: Session, messages: list[dict]) -> dict:
     }
 
 
-def conversations_batch(sessions: QuerySet[Session], *, after: int, size: int) -> list[dict]:
-    """The next `size` conversations past pk `after`, with their messages: two queries."""
-    page = list(sessions.filter(pk__gt=after).select_related("assistant").order_by("pk")[:size])
-    if not page:
-        return []
-    messages = list(
-        Message.objects.filter(session__in=[s.pk for s in page]).order_by("session_id", "seq")
-    )
-    shown = MessageSerializer(messages, many=True).data
-    by_session: dict[int, list[dict]] = defaultdict(list)
-    for message, data in zip(messages, shown, strict=True):
-        by_session[message.session_id].append(data)
-    return [_conversation(session, by_session[session.pk]) for session in page]
+def conversations_shown(sessions: QuerySet[Session], *, after: int, size: int) -> list[dict]:
+    """The next batch of conversations, as exports show them (messages as the API does)."""
+    return [
+        _conversation(session, MessageSerializer(messages, many=True).data)
+        for session, messages in selectors.conversations_batch(sessions, after=after, size=size)
+    ]
 
 
 async def conversations_iter(
@@ -85,7 +78,7 @@ async def conversations_iter(
     """Every conversation in `sessions`, in pk order, fetched `batch_size` at a time."""
     # Keyset pagination: each batch starts after the last pk seen, so batch n costs as much
     # as batch 1, and conversations deleted meanwhile are simply not there.
-    fetch = db_step(conversations_batch)
+    fetch = db_step(conversations_shown)
     after = 0
     while True:
         batch = await fetch(sessions, after=after, size=batch_size)

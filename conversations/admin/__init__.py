@@ -1,0 +1,5 @@
+"""Staff review of assistants and conversations (each module registers its model admin)."""
+
+from conversations.admin import assistants, conversations
+
+__all__ = ["assistants", "conversations"]

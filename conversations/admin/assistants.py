@@ -1,0 +1,137 @@
+"""Assistants in the admin: every setting, lists edited one per line, a link to try one."""
+
+from django import forms
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
+
+from conversations.models import Assistant
+
+
+class LinesField(forms.CharField):
+    """A list of strings, edited one per line; blank lines are dropped."""
+
+    widget = forms.Textarea(attrs={"rows": 4})
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return "\n".join(str(item) for item in value)
+        return value
+
+    def to_python(self, value) -> list[str]:
+        if isinstance(value, list):
+            return value
+        text = super().to_python(value)
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+class AssistantForm(forms.ModelForm):
+    # The model's own validators (origins, starter prompts) check the resulting list.
+    allowed_origins = LinesField(
+        required=False,
+        help_text="One origin per line, like https://www.example.com (scheme, host, optional "
+        "port; no path). Empty allows every origin in CORS_ALLOWED_ORIGINS.",
+    )
+    starter_prompts = LinesField(
+        required=False, help_text="Suggested first questions, one per line (at most 6)."
+    )
+    # "shop.example/privacy" is taken as https://, the default of Django 6.
+    privacy_url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        help_text=Assistant._meta.get_field("privacy_url").help_text,
+    )
+    # Not stripped by the field, so that a name of only spaces is refused, not silently blank.
+    model = forms.CharField(
+        required=False,
+        strip=False,
+        max_length=100,
+        help_text="Model name, e.g. gpt-4o-mini or llama3.2; leave empty to use OPENAI_MODEL.",
+    )
+
+    class Meta:
+        model = Assistant
+        fields = [
+            "name",
+            "slug",
+            "is_active",
+            "system_prompt",
+            "model",
+            "temperature",
+            "max_output_tokens",
+            "context_messages",
+            "daily_token_budget",
+            "greeting",
+            "starter_prompts",
+            "accent_color",
+            "notice",
+            "privacy_url",
+            "allowed_origins",
+        ]
+        help_texts = {
+            "temperature": "0 (focused, repeatable) to 2 (varied); 0.7 suits most assistants.",
+            "accent_color": "The widget's colour, like #2563eb.",
+            "is_active": "Inactive assistants answer 404: the widget does not open.",
+        }
+        widgets = {"accent_color": forms.TextInput(attrs={"type": "color"})}
+
+    def clean_model(self) -> str:
+        name = self.cleaned_data["model"]
+        if name and not name.strip():
+            raise forms.ValidationError(
+                "A model name cannot be only spaces; leave it empty to use OPENAI_MODEL."
+            )
+        return name.strip()
+
+
+@admin.register(Assistant)
+class AssistantAdmin(admin.ModelAdmin):
+    form = AssistantForm
+    list_display = ["name", "slug", "model_name", "is_active", "updated_at", "try_it"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["try_it", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "is_active", "try_it"]}),
+        (
+            "Model",
+            {
+                "fields": [
+                    "system_prompt",
+                    "model",
+                    "temperature",
+                    "max_output_tokens",
+                    "context_messages",
+                    "daily_token_budget",
+                ]
+            },
+        ),
+        (
+            "Widget",
+            {"fields": ["greeting", "starter_prompts", "accent_color", "notice", "privacy_url"]},
+        ),
+        ("Where it may be used", {"fields": ["allowed_origins"]}),
+        ("History", {"fields": ["created_at", "updated_at"]}),
+    ]
+
+    @admin.display(description="model", ordering="model")
+    def model_name(self, assistant: Assistant) -> str:
+        return assistant.model or "(OPENAI_MODEL)"
+
+    @admin.display(description="try it")
+    def try_it(self, assistant: Assistant) -> str:
+        if assistant.pk is None:
+            return "Save the assistant first."
+        if not assistant.is_active:
+            return "Inactive: activate it to try it."
+        url = reverse("demo") + "?" + urlencode({"assistant": assistant.slug})
+        note = (
+            " (the demo page's own origin must be among the allowed origins)"
+            if assistant.allowed_origins
+            else ""
+        )
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener">Open the demo page</a>{}', url, note
+        )

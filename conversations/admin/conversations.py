@@ -1,0 +1,210 @@
+"""Conversations in the admin: the list, the transcript, exports, deletion and the overview.
+
+A conversation's public id is the visitor's secret: it is searchable (exact match, for erasure
+requests) and never shown. Nobody edits a transcript, superusers included.
+"""
+
+from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
+from django.utils.formats import date_format
+
+from conversations import selectors, services
+from conversations.admin import exports
+from conversations.admin.filters import (
+    HasErrorFilter,
+    HasFeedbackFilter,
+    HasNegativeFeedbackFilter,
+)
+from conversations.admin.overview import overview
+from conversations.exceptions import ReplyInFlight
+from conversations.models import Assistant, Message, Session
+
+
+class ConversationChangeList(ChangeList):
+    """The conversation list, its numbers from one aggregate over the shown page's messages."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        page = list(self.result_list)
+        numbers = selectors.conversation_numbers(session_ids=[s.pk for s in page])
+        for session in page:
+            for name, value in numbers[session.pk].items():
+                setattr(session, name, value)
+        self.result_list = page
+
+
+def _when(moment) -> str:
+    # Compact, so that a conversation's numbers fit beside it on a laptop's screen.
+    return date_format(timezone.localtime(moment), "Y-m-d H:i")
+
+
+def _number(name: str, description: str):
+    """A list column showing one of the conversation's numbers; sorting by it counts every
+    conversation's messages, so only when asked to."""
+
+    @admin.display(description=description, ordering=selectors.conversation_number(name))
+    def column(self, session: Session) -> int:
+        return getattr(session, name)
+
+    return column
+
+
+@admin.register(Session)
+class SessionAdmin(admin.ModelAdmin):
+    list_display = [
+        "started",
+        "last_activity",
+        "assistant",
+        "title",
+        "message_count",
+        "total_tokens",
+        "error_count",
+        "feedback",
+        "origin",
+    ]
+    list_filter = [
+        "assistant",
+        "created_at",
+        HasErrorFilter,
+        HasNegativeFeedbackFilter,
+        HasFeedbackFilter,
+    ]
+    # Exact match only on the id: staff can find a conversation whose id a visitor gave them
+    # (an erasure request), but cannot list ids by prefix.
+    search_fields = ["=public_id", "title", "messages__content"]
+    search_help_text = "Words in the title or the messages, or a conversation's exact id."
+    date_hierarchy = "created_at"
+    ordering = ["-created_at"]
+    list_per_page = 50
+    # Not the public id (the visitor's secret) nor the IP hash.
+    fields = [
+        "assistant",
+        "created_at",
+        "last_activity_at",
+        "title",
+        "origin",
+        "user_agent",
+        "metadata",
+    ]
+    readonly_fields = fields
+    actions = ["export_jsonl", "export_csv"]
+    change_form_template = "admin/conversations/session/change_form.html"
+
+    message_count = _number("message_count", "messages")
+    total_tokens = _number("total_tokens", "tokens")
+    error_count = _number("error_count", "errors")
+
+    class Media:
+        css = {"all": ["conversations/admin.css"]}
+
+    def get_queryset(self, request):
+        # No per-conversation numbers here: every count the admin runs on this queryset (the
+        # paginator's, the full count, the date hierarchy's) would then join every message.
+        return super().get_queryset(request).select_related("assistant")
+
+    def get_changelist(self, request, **kwargs):
+        return ConversationChangeList
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term:
+            return queryset, False
+        fields = self.get_search_fields(request)
+        return selectors.conversation_search(queryset, term=search_term, fields=fields), False
+
+    @admin.display(description="started", ordering="created_at")
+    def started(self, session: Session) -> str:
+        return _when(session.created_at)
+
+    @admin.display(description="last activity", ordering="last_activity_at")
+    def last_activity(self, session: Session) -> str:
+        return _when(session.last_activity_at)
+
+    @admin.display(
+        description="feedback (up / down)", ordering=selectors.conversation_number("down_count")
+    )
+    def feedback(self, session: Session) -> str:
+        if not (session.up_count or session.down_count):
+            return "-"
+        return f"{session.up_count} / {session.down_count}"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    # Deleting goes through the service, as the API and the commands do: a conversation whose
+    # reply is being written is not deleted under it.
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and selectors.replies_in_flight().filter(session=obj).exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_model(self, request, obj: Session) -> None:
+        try:
+            services.session_delete(session=obj)
+        except ReplyInFlight:
+            raise PermissionDenied("A reply is being written in this conversation.") from None
+
+    def delete_queryset(self, request, queryset) -> None:
+        sessions = queryset.select_related(None).only("pk").iterator()
+        kept = len(services.session_delete_many(sessions=sessions).in_flight)
+        if kept:
+            self.message_user(
+                request,
+                f"{kept} of them had a reply being written and were kept; try again later.",
+                messages.WARNING,
+            )
+
+    def get_deleted_objects(self, objs, request):
+        """What the confirmation page lists: counts, not every message of every conversation
+        (Django's default loads them all, a million with "select all")."""
+        # A queryset from the delete action; a list of one from a conversation's page.
+        sessions = objs if hasattr(objs, "values") else Session.objects.filter(pk=objs[0].pk)
+        conversations, replies = selectors.conversations_size(sessions)
+        summary = [f"{conversations} conversation(s) and their {replies} message(s)"]
+        counts = {
+            Session._meta.verbose_name_plural: conversations,
+            Message._meta.verbose_name_plural: replies,
+        }
+        perms_needed = set() if self.has_delete_permission(request) else {"conversation"}
+        return summary, counts, perms_needed, []
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["transcript"] = selectors.session_transcript(session=obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    @admin.action(description="Export selected conversations as JSON Lines", permissions=["view"])
+    def export_jsonl(self, request, queryset):
+        return exports.export_response(queryset, fmt="jsonl")
+
+    @admin.action(description="Export selected conversations as CSV", permissions=["view"])
+    def export_csv(self, request, queryset):
+        return exports.export_response(queryset, fmt="csv")
+
+    # --- The overview page ---------------------------------------------------------------
+
+    def get_urls(self):
+        overview_view = self.admin_site.admin_view(self.overview_view)
+        name = f"{self.opts.app_label}_{self.opts.model_name}_overview"
+        return [path("overview/", overview_view, name=name), *super().get_urls()]
+
+    def overview_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        assistants = list(Assistant.objects.order_by("name"))
+        chosen = next((a for a in assistants if a.slug == request.GET.get("assistant")), None)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Conversations: the last 30 days",
+            "opts": self.opts,
+            "assistants": assistants,
+            "chosen": chosen,
+            "overview": overview(assistant=chosen),
+        }
+        return TemplateResponse(request, "admin/conversations/session/overview.html", context)

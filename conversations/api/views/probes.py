@@ -1,0 +1,70 @@
+"""Liveness, readiness and metrics: for load balancers, orchestrators and Prometheus."""
+
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connections
+from django.http import HttpResponse, HttpResponseNotFound
+from django.utils.crypto import constant_time_compare
+from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from chatkit import STARTED_AT
+from conversations import metrics
+from conversations.api import schema
+from conversations.api.views.common import now_iso
+
+
+class HealthView(APIView):
+    @schema.health
+    def get(self, request):
+        """Liveness: the process answers."""
+        uptime = round(time.monotonic() - STARTED_AT, 3)
+        return Response({"status": "OK", "timestamp": now_iso(), "uptime": uptime})
+
+
+class ReadyView(APIView):
+    @schema.ready
+    def get(self, request):
+        """Readiness: the database and the cache answer."""
+        checks = {"database": _check_database(), "cache": _check_cache()}
+        ready = all(result == "ok" for result in checks.values())
+        return Response(
+            {"status": "ready" if ready else "unavailable", "checks": checks},
+            status=status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+
+
+def _check_database() -> str:
+    try:
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return "ok"
+    except Exception as exc:  # a probe reports any failure rather than raising it
+        return f"error: {exc.__class__.__name__}"
+
+
+def _check_cache() -> str:
+    try:
+        cache.set("chatkit:ready", "1", timeout=5)
+        return "ok" if cache.get("chatkit:ready") == "1" else "error: value lost"
+    except Exception as exc:
+        return f"error: {exc.__class__.__name__}"
+
+
+@require_GET
+def metrics_view(request):
+    """Prometheus metrics, for a scraper holding METRICS_TOKEN; absent without one."""
+    token = settings.METRICS_TOKEN
+    if not token:
+        return HttpResponseNotFound("Not Found\n", content_type="text/plain")
+    scheme, _, offered = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not constant_time_compare(offered.strip(), token):
+        response = HttpResponse("Unauthorized\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)

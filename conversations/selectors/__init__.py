@@ -1,0 +1,65 @@
+"""Reads, by what they read; callers import them from here.
+
+- assistants: an assistant, and what the widget may know of it
+- sessions: conversations as a visitor reaches them, a page of messages at a time
+- replies: replies in flight (one at a time per conversation), and a turn's context
+- staff: the admin's numbers, search, filters and transcripts
+- overview: the last days in numbers
+- exports: conversations a batch at a time
+"""
+
+from conversations.selectors.assistants import (
+    DEFAULT_ASSISTANT,
+    assistant_get,
+    assistant_widget_config,
+)
+from conversations.selectors.exports import conversations_batch
+from conversations.selectors.overview import overview_numbers
+from conversations.selectors.replies import (
+    ABANDONED_MARGIN,
+    abandoned_before,
+    replies_in_flight,
+    reply_abandoned,
+    reply_streaming,
+    turn_context,
+)
+from conversations.selectors.sessions import (
+    PAGE_SIZE,
+    session_for_visitor,
+    session_get,
+    session_messages_page,
+)
+from conversations.selectors.staff import (
+    CONVERSATION_NUMBERS,
+    conversation_number,
+    conversation_numbers,
+    conversation_search,
+    conversations_having,
+    conversations_size,
+    session_transcript,
+)
+
+__all__ = [
+    "ABANDONED_MARGIN",
+    "CONVERSATION_NUMBERS",
+    "DEFAULT_ASSISTANT",
+    "PAGE_SIZE",
+    "abandoned_before",
+    "assistant_get",
+    "assistant_widget_config",
+    "conversation_number",
+    "conversation_numbers",
+    "conversation_search",
+    "conversations_batch",
+    "conversations_having",
+    "conversations_size",
+    "overview_numbers",
+    "replies_in_flight",
+    "reply_abandoned",
+    "reply_streaming",
+    "session_for_visitor",
+    "session_get",
+    "session_messages_page",
+    "session_transcript",
+    "turn_context",
+]
