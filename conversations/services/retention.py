@@ -55,21 +55,10 @@ def session_purge(
     flight is kept and counted; a reply abandoned by a dead process does not count as in
     flight, and goes with its conversation. `on_batch(batch, total)` follows the progress.
     """
-    if older_than <= timedelta(0):
-        raise InvalidInput("The age must be more than zero.")
     if not 1 <= batch_size <= PURGE_MAX_BATCH_SIZE:
         raise InvalidInput(f"The batch size must be between 1 and {PURGE_MAX_BATCH_SIZE}.")
     now = now or timezone.now()
-    try:
-        cutoff = now - older_than
-    except OverflowError:
-        raise InvalidInput("The age is too large.") from None
-    idle = Session.objects.filter(last_activity_at__lt=cutoff)
-    if assistant_slug is not None:
-        assistant = Assistant.objects.filter(slug=assistant_slug).first()
-        if assistant is None:
-            raise AssistantNotFound(f"There is no assistant with the slug {assistant_slug!r}.")
-        idle = idle.filter(assistant=assistant)
+    idle, cutoff = _idle_sessions(older_than=older_than, assistant_slug=assistant_slug, now=now)
     reply_in_flight = Exists(selectors.replies_in_flight(now=now).filter(session=OuterRef("pk")))
     total = PurgeReport(cutoff=cutoff, dry_run=dry_run)
     last_pk = 0
@@ -88,16 +77,40 @@ def session_purge(
         total.add(batch)
         if on_batch is not None:
             on_batch(batch, total)
+    _log(total)
+    return total
+
+
+def _idle_sessions(
+    *, older_than: timedelta, assistant_slug: str | None, now: datetime
+) -> tuple[QuerySet[Session], datetime]:
+    """The conversations idle since before `now - older_than` (of one assistant), and that
+    cutoff; InvalidInput or AssistantNotFound for arguments that make no sense."""
+    if older_than <= timedelta(0):
+        raise InvalidInput("The age must be more than zero.")
+    try:
+        cutoff = now - older_than
+    except OverflowError:
+        raise InvalidInput("The age is too large.") from None
+    idle = Session.objects.filter(last_activity_at__lt=cutoff)
+    if assistant_slug is not None:
+        assistant = Assistant.objects.filter(slug=assistant_slug).first()
+        if assistant is None:
+            raise AssistantNotFound(f"There is no assistant with the slug {assistant_slug!r}.")
+        idle = idle.filter(assistant=assistant)
+    return idle, cutoff
+
+
+def _log(total: PurgeReport) -> None:
     logger.info(
         "purge%s: cutoff=%s sessions=%s messages=%s in_flight=%s batches=%s",
-        " (dry run)" if dry_run else "",
-        cutoff.isoformat(),
+        " (dry run)" if total.dry_run else "",
+        total.cutoff.isoformat(),
         total.sessions,
         total.messages,
         total.in_flight,
         total.batches,
     )
-    return total
 
 
 def session_purge_batch(

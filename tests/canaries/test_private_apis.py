@@ -1,0 +1,115 @@
+"""Canaries: one test per private API the project relies on.
+
+Each names the upgrade to check when it fails: Django, asgiref or WhiteNoise changed something
+our code reaches into, and the code that relies on it (named in the message) must be looked at
+before the upgrade lands. They test what we rely on, not that the rest of our code works: that
+is the other tests' job.
+"""
+
+import inspect
+from importlib.metadata import version
+
+import pytest
+from asgiref.sync import AsyncToSync, async_to_sync
+from django.core.handlers.asgi import ASGIHandler
+from django.test import RequestFactory
+from whitenoise.middleware import WhiteNoiseMiddleware
+
+from conversations.models import Message, Session
+
+
+def changed(package: str, what: str, relied_on_by: str) -> str:
+    return (
+        f"{package} {version(package)} changed {what}, which {relied_on_by} relies on: "
+        "check that code (and this canary) before taking the upgrade."
+    )
+
+
+def test_django_asgi_handler_handles_a_request_in_handle_under_a_thread_context():
+    # chatkit/asgi.py calls `handle` itself for chat routes, to leave out the per-request
+    # thread that `__call__` sets up (ThreadSensitiveContext) for them.
+    call = inspect.getsource(ASGIHandler.__call__)
+    handle = inspect.signature(ASGIHandler.handle)
+    assert inspect.iscoroutinefunction(ASGIHandler.handle), changed(
+        "django", "ASGIHandler.handle (no longer a coroutine)", "chatkit.asgi.ChatKitASGIHandler"
+    )
+    assert list(handle.parameters) == ["self", "scope", "receive", "send"], changed(
+        "django", "ASGIHandler.handle's parameters", "chatkit.asgi.ChatKitASGIHandler"
+    )
+    assert "ThreadSensitiveContext" in call and "self.handle(" in call, changed(
+        "django",
+        "what ASGIHandler.__call__ does around handle()",
+        "chatkit.asgi.ChatKitASGIHandler (a chat request without a thread of its own)",
+    )
+
+
+def test_django_cancels_the_response_of_a_visitor_who_left_and_does_not_close_it():
+    # A visitor leaving cancels the response task: TurnStreamResponse's iterator is cancelled
+    # (the turn stores `interrupted`). A response cancelled before it was sent is not closed
+    # by Django: chatkit.asgi closes such a stream's turn itself.
+    handle = inspect.getsource(ASGIHandler.handle)
+    relied_on_by = "conversations.api.streams.TurnStreamResponse and chatkit.asgi"
+    assert "listen_for_disconnect" in handle and "task.cancel()" in handle, changed(
+        "django", "how ASGIHandler.handle reacts to http.disconnect", relied_on_by
+    )
+    cancelled_branch = handle.split("except asyncio.CancelledError:")[-1]
+    assert "response.close" in cancelled_branch.split("else:")[1], changed(
+        "django", "when ASGIHandler.handle closes a response", relied_on_by
+    )
+    assert "response.close" not in cancelled_branch.split("else:")[0], changed(
+        "django", "when ASGIHandler.handle closes a response", relied_on_by
+    )
+
+
+def test_asgiref_marks_the_thread_that_async_to_sync_waits_in():
+    # conversations.db tells async code run by sync code (the test client, a command) from a
+    # request's by AsyncToSync.executors.current.
+    relied_on_by = "conversations.db.db_step"
+    assert hasattr(AsyncToSync, "executors"), changed(
+        "asgiref", "AsyncToSync.executors", relied_on_by
+    )
+    assert getattr(AsyncToSync.executors, "current", None) is None, changed(
+        "asgiref", "AsyncToSync.executors.current outside async_to_sync", relied_on_by
+    )
+
+    async def inside() -> bool:
+        return getattr(AsyncToSync.executors, "current", None) is not None
+
+    assert async_to_sync(inside)(), changed(
+        "asgiref", "AsyncToSync.executors.current inside async_to_sync", relied_on_by
+    )
+
+
+def test_whitenoise_middleware_finds_and_serves_a_file_we_can_stream_ourselves():
+    # chatkit.middleware.StaticFilesMiddleware looks files up in `files` (or `find_file` with
+    # autorefresh), serves them with `serve`, and streams `file_to_stream` off the event loop.
+    relied_on_by = "chatkit.middleware.StaticFilesMiddleware"
+    middleware = WhiteNoiseMiddleware(get_response=lambda request: None)
+    for name in ("autorefresh", "files", "find_file", "serve"):
+        assert hasattr(middleware, name), changed("whitenoise", f"WhiteNoise.{name}", relied_on_by)
+    static_file = middleware.files.get("/static/widget/chatkit.js") or middleware.find_file(
+        "/static/widget/chatkit.js"
+    )
+    assert static_file is not None, changed("whitenoise", "how files are found", relied_on_by)
+    response = middleware.serve(static_file, RequestFactory().get("/static/widget/chatkit.js"))
+    assert hasattr(response, "file_to_stream"), changed(
+        "whitenoise", "the response of serve() (file_to_stream)", relied_on_by
+    )
+    response.file_to_stream.close()
+
+
+@pytest.mark.django_db
+def test_django_deletes_rows_without_loading_them_with_raw_delete(session):
+    # The purge deletes a batch's messages and conversations with QuerySet._raw_delete, which
+    # neither loads the rows nor cascades in Python, and returns how many rows went.
+    relied_on_by = "conversations.services.retention.session_purge_batch"
+    Message.objects.create(session=session, seq=1, role="user", content="hi")
+    messages = Message.objects.filter(session=session)
+    assert hasattr(messages, "_raw_delete"), changed("django", "QuerySet._raw_delete", relied_on_by)
+    assert messages._raw_delete(messages.db) == 1, changed(
+        "django", "what QuerySet._raw_delete returns", relied_on_by
+    )
+    sessions = Session.objects.filter(pk=session.pk)
+    assert sessions._raw_delete(sessions.db) == 1 and not Session.objects.exists(), changed(
+        "django", "QuerySet._raw_delete", relied_on_by
+    )
