@@ -9,6 +9,8 @@ logger = logging.getLogger(__name__)
 
 # The loop keeps only weak references to tasks: clean-ups are held here until they are done.
 _pending: set[asyncio.Task] = set()
+# Who waits for the next clean-up to start (tests that cancel at a given moment).
+_waiting: list[asyncio.Future] = []
 
 
 async def see_through(work: Awaitable[Any], what: str) -> None:
@@ -27,7 +29,20 @@ async def see_through(work: Awaitable[Any], what: str) -> None:
     task = asyncio.ensure_future(logged())
     _pending.add(task)
     task.add_done_callback(_pending.discard)
+    for waiter in _waiting:
+        if not waiter.done():
+            waiter.set_result(None)
+    _waiting.clear()
     await asyncio.shield(task)
+
+
+async def cleanup_started() -> None:
+    """Return once a clean-up is running: at once if one is, else when the next one starts."""
+    if _pending:
+        return
+    started = asyncio.get_running_loop().create_future()
+    _waiting.append(started)
+    await started
 
 
 async def cleanups_finished() -> None:

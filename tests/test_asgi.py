@@ -1,9 +1,9 @@
 """The product served the way production serves it: `uvicorn chatkit.asgi:application`."""
 
-import socket
-
 import httpx
 import pytest
+
+from tests.helpers import raw_post
 
 
 @pytest.fixture(scope="module")
@@ -47,17 +47,6 @@ def test_uvicorn_answers_from_the_configured_model(
     assert turn.json()["assistant_message"]["content"] == "Served by the fake model."
 
 
-def send_raw(server, path: str, body: bytes, headers: str = "") -> socket.socket:
-    """Send a POST on a raw socket and leave it open: closing it is the visitor leaving."""
-    sock = socket.create_connection(("127.0.0.1", server.port))
-    sock.sendall(
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        f"{headers}\r\n".encode()
-        + body
-    )
-    return sock
-
-
 def test_one_reply_in_flight_holds_across_processes(
     live_server_factory, fake_server, default_assistant
 ):
@@ -69,7 +58,7 @@ def test_one_reply_in_flight_holds_across_processes(
     fake_server.configure(fault="hang")  # the first reply stays in flight until we leave
 
     body = b'{"content": "hi"}'
-    visitor = send_raw(first, path, body, f"Content-Length: {len(body)}\r\n")
+    visitor = raw_post(first.port, path, body, f"Content-Length: {len(body)}\r\n")
     assert fake_server.wait_for_requests(1, 10)
     busy = httpx.post(second.url + path, json={"content": "hi"}, timeout=10)
     assert busy.status_code == 409
@@ -87,8 +76,8 @@ def test_one_reply_in_flight_holds_across_processes(
 
 
 def test_a_chunked_body_without_length_is_411(server, default_assistant):
-    sock = send_raw(
-        server, "/api/v1/sessions", b"2\r\n{}\r\n0\r\n\r\n", "Transfer-Encoding: chunked\r\n"
+    sock = raw_post(
+        server.port, "/api/v1/sessions", b"2\r\n{}\r\n0\r\n\r\n", "Transfer-Encoding: chunked\r\n"
     )
     with sock, sock.makefile("rb") as answer:
         status_line = answer.readline().decode()

@@ -13,6 +13,7 @@ import pytest
 from django.db import connection
 
 from conversations.models import Message
+from tests.helpers import raw_post
 from tests.sse import Event, parse
 
 FIRST_TOKEN_TIMEOUT = 2.0
@@ -185,13 +186,8 @@ def test_a_second_message_while_one_streams_is_409_in_every_process(
 
 def open_raw_stream(server, session_id: str) -> socket.socket:
     body = b'{"content": "hi", "stream": true}'
-    sock = socket.create_connection(("127.0.0.1", server.port))
-    sock.sendall(
-        f"POST /api/v1/sessions/{session_id}/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-        + body
-    )
-    return sock
+    path = f"/api/v1/sessions/{session_id}/messages"
+    return raw_post(server.port, path, body, f"Content-Length: {len(body)}\r\n")
 
 
 def read_until(sock: socket.socket, marker: bytes) -> None:

@@ -12,9 +12,8 @@ from django.test import AsyncClient
 from django.test.utils import CaptureQueriesContext
 
 from conversations.models import Message, Session
-from tests.conversations.admin_data import conversation, reply, visitor
-
-LIST = "/admin/conversations/session/"
+from tests.factories import conversation, reply, visitor
+from tests.helpers import ADMIN_CONVERSATIONS as LIST
 
 
 def export(client, fmt: str, sessions, *, across: bool = False, path: str = LIST):

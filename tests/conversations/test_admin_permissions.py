@@ -4,11 +4,12 @@ delete permission delete, and people who are not staff get nothing at all."""
 import pytest
 
 from conversations.models import Message, Session
-from tests.conversations.admin_data import REVIEWERS, conversation, reply, staff_member, visitor
+from tests.factories import conversation, reply, visitor
+from tests.helpers import ADMIN_CONVERSATIONS as LIST
+from tests.helpers import REVIEWERS, admin_page_of, staff_member
 
 pytestmark = pytest.mark.django_db
 
-LIST = "/admin/conversations/session/"
 OVERVIEW = LIST + "overview/"
 
 
@@ -30,10 +31,6 @@ def reviewer(client, django_user_model):
     return client
 
 
-def page_of(session: Session) -> str:
-    return f"{LIST}{session.pk}/change/"
-
-
 def action(client, name: str, session: Session, **extra):
     data = {"action": name, "_selected_action": [session.pk], "index": 0, **extra}
     return client.post(LIST, data)
@@ -46,7 +43,7 @@ def test_a_reviewer_lists_searches_reads_and_sees_the_overview(reviewer, talk):
     assert "Where is my parcel?" in found.content.decode()
     assert "Where is my parcel?" not in reviewer.get(LIST, {"q": "refund"}).content.decode()
 
-    page = reviewer.get(page_of(talk))
+    page = reviewer.get(admin_page_of(talk))
     assert page.status_code == 200
     assert "On its way." in page.content.decode()
     assert reviewer.get(OVERVIEW).status_code == 200
@@ -70,7 +67,7 @@ def test_a_reviewer_cannot_change_or_delete(reviewer, talk):
     assert 'value="delete_selected"' not in listing
     assert 'value="export_csv"' in listing
 
-    assert reviewer.post(page_of(talk), {"title": "Changed"}).status_code == 403
+    assert reviewer.post(admin_page_of(talk), {"title": "Changed"}).status_code == 403
     assert reviewer.get(f"{LIST}{talk.pk}/delete/").status_code == 403
     assert reviewer.post(f"{LIST}{talk.pk}/delete/", {"post": "yes"}).status_code == 403
     refused = action(reviewer, "delete_selected", talk, post="yes")
@@ -89,7 +86,7 @@ def test_without_staff_status_and_permission_nothing_is_shown(
     client, django_user_model, talk, is_staff
 ):
     client.force_login(staff_member(django_user_model, "visitor", is_staff=is_staff))
-    for path in [LIST, page_of(talk), OVERVIEW]:
+    for path in [LIST, admin_page_of(talk), OVERVIEW]:
         response = client.get(path)
         if is_staff:  # staff, but no permission on conversations
             assert response.status_code == 403, path
@@ -103,7 +100,7 @@ def test_without_staff_status_and_permission_nothing_is_shown(
 
 
 def test_anonymous_visitors_are_sent_to_the_login(client, talk):
-    for path in [LIST, page_of(talk), OVERVIEW]:
+    for path in [LIST, admin_page_of(talk), OVERVIEW]:
         response = client.get(path)
         assert response.status_code == 302
         assert response["Location"].startswith("/admin/login/")

@@ -12,7 +12,8 @@ from django.test.utils import CaptureQueriesContext
 
 from conversations.models import Assistant, Message, Session
 from conversations.services import ip_hash
-from tests.helpers import add_messages, post_json
+from tests.factories import messages_add
+from tests.helpers import post_json
 
 pytestmark = pytest.mark.django_db
 
@@ -262,7 +263,7 @@ def test_forwarded_for_counts_only_trusted_proxies(api, settings, proxies, forwa
 
 
 def test_get_session_pages_back_through_history(api, session):
-    add_messages(session, 120)
+    messages_add(session, 120)
     first = api.get(f"/api/v1/sessions/{session.public_id}").json()
     assert [m["seq"] for m in first["messages"]] == list(range(71, 121))
     assert first["has_more"] is True
@@ -280,7 +281,7 @@ def test_get_session_rejects_bad_page_cursor(api, session, before):
 
 
 def test_message_shape(api, session):
-    add_messages(session, 2)
+    messages_add(session, 2)
     Message.objects.filter(seq=2).update(
         model="m1",
         prompt_tokens=12,
@@ -337,7 +338,7 @@ def test_a_nearly_right_session_id_is_404(api, session):
 
 
 def test_delete_removes_the_conversation_from_the_database(api, session):
-    add_messages(session, 6)
+    messages_add(session, 6)
     response = api.delete(f"/api/v1/sessions/{session.public_id}")
     assert response.status_code == 204
     assert not Session.objects.filter(pk=session.pk).exists()
@@ -554,9 +555,9 @@ def test_queries_per_turn_do_not_grow_with_history(api, session):
             assert post_json(api, path, {"content": "hi"}).status_code == 201
         return len(captured)
 
-    add_messages(session, 2)
+    messages_add(session, 2)
     short = queries_for_one_turn()
-    add_messages(session, 196, start=5)
+    messages_add(session, 196, start=5)
     long = queries_for_one_turn()
     assert short == long
     assert short <= 12
@@ -566,7 +567,7 @@ def test_queries_per_turn_do_not_grow_with_history(api, session):
 
 
 def test_feedback_is_recorded_and_cleared(api, session):
-    add_messages(session, 2)
+    messages_add(session, 2)
     path = f"/api/v1/sessions/{session.public_id}/messages/2/feedback"
 
     body = post_json(api, path, {"rating": "up", "comment": "spot on"}).json()
@@ -578,7 +579,7 @@ def test_feedback_is_recorded_and_cleared(api, session):
 
 
 def test_feedback_on_a_visitor_message_is_400(api, session):
-    add_messages(session, 2)
+    messages_add(session, 2)
     v1_error(
         post_json(
             api, f"/api/v1/sessions/{session.public_id}/messages/1/feedback", {"rating": "up"}
@@ -591,7 +592,7 @@ def test_feedback_on_a_visitor_message_is_400(api, session):
     "body", [{}, {"rating": "meh"}, {"rating": 1}, {"rating": "up", "comment": "x" * 1001}]
 )
 def test_feedback_validates_input(api, session, body):
-    add_messages(session, 2)
+    messages_add(session, 2)
     path = f"/api/v1/sessions/{session.public_id}/messages/2/feedback"
     v1_error(post_json(api, path, body), 400)
 
@@ -776,7 +777,7 @@ NASTY_BODIES = [
 
 @pytest.mark.parametrize("raw", NASTY_BODIES)
 def test_no_client_input_produces_a_500(api, session, raw):
-    add_messages(session, 2)
+    messages_add(session, 2)
     sid = session.public_id
     for path in [
         "/api/create-session",

@@ -6,13 +6,10 @@ from django.db import IntegrityError, transaction
 
 from conversations import policy
 from conversations.exceptions import OriginNotAllowed
-from conversations.models import Assistant, Message, new_session_id
+from conversations.models import Message, new_session_id
+from tests.factories import assistant_build
 
 pytestmark = pytest.mark.django_db
-
-
-def assistant(**fields) -> Assistant:
-    return Assistant(slug="shop", name="Shop", system_prompt="Help.", **fields)
 
 
 @pytest.mark.parametrize(
@@ -27,26 +24,26 @@ def assistant(**fields) -> Assistant:
 )
 def test_allowed_origins_must_be_a_list_of_origins(origins):
     with pytest.raises(ValidationError) as raised:
-        assistant(allowed_origins=origins).full_clean()
+        assistant_build(allowed_origins=origins).full_clean()
     assert "allowed_origins" in raised.value.error_dict
 
 
 @pytest.mark.parametrize("prompts", ["abc", [""], [3], ["x" * 201], ["q"] * 7])
 def test_starter_prompts_must_be_a_short_list_of_texts(prompts):
     with pytest.raises(ValidationError) as raised:
-        assistant(starter_prompts=prompts).full_clean()
+        assistant_build(starter_prompts=prompts).full_clean()
     assert "starter_prompts" in raised.value.error_dict
 
 
 def test_valid_assistant_settings_pass():
-    assistant(
+    assistant_build(
         allowed_origins=["https://shop.example", "http://localhost:8000"],
         starter_prompts=["Where is my order?"],
     ).full_clean()
 
 
 def test_origin_check_ignores_junk_stored_outside_the_validators():
-    stored = assistant(allowed_origins=[1, "https://shop.example"])
+    stored = assistant_build(allowed_origins=[1, "https://shop.example"])
     policy.origin_check(assistant=stored, origin="https://shop.example")
     with pytest.raises(OriginNotAllowed):
         policy.origin_check(assistant=stored, origin="https://other.example")
@@ -65,7 +62,7 @@ def test_origin_check_ignores_junk_stored_outside_the_validators():
 )
 def test_the_database_refuses_out_of_range_assistant_settings(fields):
     with pytest.raises(IntegrityError), transaction.atomic():
-        assistant(**fields).save()
+        assistant_build(**fields).save()
 
 
 def test_the_database_refuses_feedback_on_visitor_messages(session):

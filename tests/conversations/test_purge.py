@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -18,30 +17,14 @@ from conversations import selectors, services
 from conversations.exceptions import ChatKitError
 from conversations.models import Assistant, Message, Session
 from conversations.services.retention import session_purge_batch
-from tests.helpers import add_messages
+from tests.factories import idle_conversation, messages_add, reply_streaming
+from tests.helpers import ROOT
 
 pytestmark = pytest.mark.django_db
 
 DAY = timedelta(days=1)
 SECOND = timedelta(seconds=1)
 MICROSECOND = timedelta(microseconds=1)
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def idle_session(assistant: Assistant, idle: timedelta, *, messages: int = 2, now=None) -> Session:
-    """A conversation whose last activity was `idle` ago, with `messages` messages."""
-    session = Session.objects.create(assistant=assistant)
-    Session.objects.filter(pk=session.pk).update(last_activity_at=(now or timezone.now()) - idle)
-    add_messages(session, messages)
-    return session
-
-
-def reply_streaming(session: Session, *, started_ago: timedelta = timedelta(0)) -> Message:
-    """A reply still marked `streaming`, started `started_ago`."""
-    seq = session.messages.count() + 1
-    reply = Message.objects.create(session=session, seq=seq, role="assistant", status="streaming")
-    Message.objects.filter(pk=reply.pk).update(created_at=timezone.now() - started_ago)
-    return reply
 
 
 def purge(*args: str) -> tuple[str, str]:
@@ -69,9 +52,9 @@ def remaining(*sessions: Session) -> list[Session]:
 def test_only_conversations_idle_since_before_the_cutoff_are_deleted(assistant):
     now = timezone.now()
     cutoff = now - 30 * DAY
-    before = idle_session(assistant, 30 * DAY + MICROSECOND, messages=3, now=now)
-    at = idle_session(assistant, 30 * DAY, messages=2, now=now)
-    after = idle_session(assistant, 30 * DAY - MICROSECOND, messages=2, now=now)
+    before = idle_conversation(assistant, 30 * DAY + MICROSECOND, messages=3, now=now)
+    at = idle_conversation(assistant, 30 * DAY, messages=2, now=now)
+    after = idle_conversation(assistant, 30 * DAY - MICROSECOND, messages=2, now=now)
 
     report = services.session_purge(older_than=30 * DAY, now=now)
 
@@ -83,8 +66,8 @@ def test_only_conversations_idle_since_before_the_cutoff_are_deleted(assistant):
 
 
 def test_a_dry_run_counts_and_deletes_nothing(assistant):
-    idle = [idle_session(assistant, 40 * DAY, messages=3) for _ in range(2)]
-    busy = idle_session(assistant, 40 * DAY)
+    idle = [idle_conversation(assistant, 40 * DAY, messages=3) for _ in range(2)]
+    busy = idle_conversation(assistant, 40 * DAY)
     reply_streaming(busy)
 
     report = services.session_purge(older_than=30 * DAY, dry_run=True, batch_size=2)
@@ -97,8 +80,8 @@ def test_a_dry_run_counts_and_deletes_nothing(assistant):
 
 def test_the_assistant_filter_keeps_other_assistants_conversations(assistant):
     other = Assistant.objects.create(slug="support", name="Support", system_prompt="Help.")
-    mine = idle_session(assistant, 40 * DAY)
-    theirs = idle_session(other, 40 * DAY)
+    mine = idle_conversation(assistant, 40 * DAY)
+    theirs = idle_conversation(other, 40 * DAY)
 
     report = services.session_purge(older_than=30 * DAY, assistant_slug="support")
 
@@ -108,7 +91,7 @@ def test_the_assistant_filter_keeps_other_assistants_conversations(assistant):
 
 def test_an_inactive_assistants_conversations_are_purged_too(assistant):
     Assistant.objects.filter(pk=assistant.pk).update(is_active=False)
-    old = idle_session(assistant, 40 * DAY)
+    old = idle_conversation(assistant, 40 * DAY)
 
     report = services.session_purge(older_than=30 * DAY, assistant_slug=assistant.slug)
 
@@ -121,7 +104,7 @@ def test_an_inactive_assistants_conversations_are_purged_too(assistant):
 )
 def test_batches_split_the_work_exactly(assistant, count, batch_size, batches):
     for i in range(count):
-        idle_session(assistant, 40 * DAY, messages=i + 1)
+        idle_conversation(assistant, 40 * DAY, messages=i + 1)
     seen = []
 
     report = services.session_purge(
@@ -140,7 +123,7 @@ def test_batches_split_the_work_exactly(assistant, count, batch_size, batches):
 
 
 def test_nothing_to_purge_runs_no_batch(assistant):
-    recent = idle_session(assistant, DAY)
+    recent = idle_conversation(assistant, DAY)
 
     report = services.session_purge(older_than=30 * DAY)
 
@@ -149,9 +132,9 @@ def test_nothing_to_purge_runs_no_batch(assistant):
 
 
 def test_a_conversation_with_a_reply_in_flight_is_kept_and_counted(assistant):
-    busy = idle_session(assistant, 40 * DAY, messages=3)
+    busy = idle_conversation(assistant, 40 * DAY, messages=3)
     reply = reply_streaming(busy)
-    done = idle_session(assistant, 40 * DAY)
+    done = idle_conversation(assistant, 40 * DAY)
 
     report = services.session_purge(older_than=30 * DAY, batch_size=1)
 
@@ -163,7 +146,7 @@ def test_a_conversation_with_a_reply_in_flight_is_kept_and_counted(assistant):
 
 def test_a_reply_abandoned_by_a_dead_process_is_purged_with_its_conversation(assistant, settings):
     settings.CHATKIT_REPLY_TIMEOUT = 60
-    stuck = idle_session(assistant, 40 * DAY)
+    stuck = idle_conversation(assistant, 40 * DAY)
     reply_streaming(stuck, started_ago=timedelta(seconds=60) + selectors.ABANDONED_MARGIN + SECOND)
 
     report = services.session_purge(older_than=30 * DAY)
@@ -177,7 +160,7 @@ def test_a_conversation_active_again_since_its_batch_was_chosen_is_kept(assistan
     # cutoff on the rows it locks, so a turn that began meanwhile keeps its conversation.
     now = timezone.now()
     cutoff = now - 30 * DAY
-    chosen = [idle_session(assistant, 40 * DAY, messages=2) for _ in range(2)]
+    chosen = [idle_conversation(assistant, 40 * DAY, messages=2) for _ in range(2)]
     Session.objects.filter(pk=chosen[1].pk).update(last_activity_at=now)
     idle = Session.objects.filter(last_activity_at__lt=cutoff)
     in_flight = Exists(Message.objects.filter(session=OuterRef("pk"), status="streaming"))
@@ -193,7 +176,7 @@ def test_a_conversation_active_again_since_its_batch_was_chosen_is_kept(assistan
 
 def test_no_message_row_is_loaded_and_one_delete_per_batch(assistant):
     for _ in range(3):
-        idle_session(assistant, 40 * DAY, messages=4)
+        idle_conversation(assistant, 40 * DAY, messages=4)
 
     with CaptureQueriesContext(connection) as queries:
         report = services.session_purge(older_than=30 * DAY, batch_size=2)
@@ -211,7 +194,7 @@ def test_no_message_row_is_loaded_and_one_delete_per_batch(assistant):
 def test_queries_do_not_grow_with_the_conversations_in_a_batch(assistant):
     def queries_to_purge(sessions: int, messages: int) -> int:
         for _ in range(sessions):
-            idle_session(assistant, 40 * DAY, messages=messages)
+            idle_conversation(assistant, 40 * DAY, messages=messages)
         with CaptureQueriesContext(connection) as queries:
             report = services.session_purge(older_than=30 * DAY, batch_size=100)
         assert report.sessions == sessions
@@ -232,7 +215,7 @@ def test_queries_do_not_grow_with_the_conversations_in_a_batch(assistant):
     ],
 )
 def test_bad_arguments_are_refused_before_anything_is_deleted(assistant, kwargs, message):
-    old = idle_session(assistant, 40 * DAY)
+    old = idle_conversation(assistant, 40 * DAY)
 
     with pytest.raises(ChatKitError) as refused:
         services.session_purge(**kwargs)
@@ -246,8 +229,8 @@ def test_bad_arguments_are_refused_before_anything_is_deleted(assistant, kwargs,
 
 def test_the_command_purges_in_batches_and_reports_each(assistant):
     for _ in range(5):
-        idle_session(assistant, 40 * DAY, messages=2)
-    kept = idle_session(assistant, DAY)
+        idle_conversation(assistant, 40 * DAY, messages=2)
+    kept = idle_conversation(assistant, DAY)
 
     out, err = purge("--older-than", "30d", "--batch-size", "2")
 
@@ -273,7 +256,7 @@ def test_the_command_purges_in_batches_and_reports_each(assistant):
     ],
 )
 def test_older_than_takes_minutes_hours_days_and_weeks(assistant, age, older, newer):
-    gone, kept = idle_session(assistant, older), idle_session(assistant, newer)
+    gone, kept = idle_conversation(assistant, older), idle_conversation(assistant, newer)
 
     purge("--older-than", age)
 
@@ -282,8 +265,8 @@ def test_older_than_takes_minutes_hours_days_and_weeks(assistant, age, older, ne
 
 def test_without_older_than_the_retention_setting_decides(assistant, settings):
     settings.CHATKIT_RETENTION_DAYS = 7
-    gone = idle_session(assistant, 7 * DAY + timedelta(minutes=1))
-    kept = idle_session(assistant, 7 * DAY - timedelta(minutes=1))
+    gone = idle_conversation(assistant, 7 * DAY + timedelta(minutes=1))
+    kept = idle_conversation(assistant, 7 * DAY - timedelta(minutes=1))
 
     out, _ = purge()
 
@@ -292,7 +275,7 @@ def test_without_older_than_the_retention_setting_decides(assistant, settings):
 
 
 def test_the_command_dry_run_deletes_nothing(assistant):
-    old = [idle_session(assistant, 40 * DAY, messages=3) for _ in range(2)]
+    old = [idle_conversation(assistant, 40 * DAY, messages=3) for _ in range(2)]
 
     out, _ = purge("--older-than", "30d", "--dry-run")
 
@@ -304,7 +287,7 @@ def test_the_command_dry_run_deletes_nothing(assistant):
 
 def test_the_command_filters_by_assistant(assistant):
     other = Assistant.objects.create(slug="support", name="Support", system_prompt="Help.")
-    mine, theirs = idle_session(assistant, 40 * DAY), idle_session(other, 40 * DAY)
+    mine, theirs = idle_conversation(assistant, 40 * DAY), idle_conversation(other, 40 * DAY)
 
     out, _ = purge("--older-than", "30d", "--assistant", "support")
 
@@ -313,7 +296,7 @@ def test_the_command_filters_by_assistant(assistant):
 
 
 def test_the_command_reports_conversations_kept_for_a_reply_in_flight(assistant):
-    busy = idle_session(assistant, 40 * DAY)
+    busy = idle_conversation(assistant, 40 * DAY)
     reply_streaming(busy)
 
     out, _ = purge("--older-than", "30d")
@@ -341,7 +324,7 @@ def test_the_command_reports_conversations_kept_for_a_reply_in_flight(assistant)
     ],
 )
 def test_bad_arguments_fail_with_a_clear_message(assistant, args, message):
-    old = idle_session(assistant, 40 * DAY)
+    old = idle_conversation(assistant, 40 * DAY)
 
     with pytest.raises(CommandError, match=message):
         purge(*args)
@@ -378,9 +361,9 @@ def test_bad_arguments_exit_non_zero_from_the_command_line():
 
 
 def test_delete_session_erases_the_conversations_named(session, assistant):
-    add_messages(session, 4)
+    messages_add(session, 4)
     other = Session.objects.create(assistant=assistant)
-    add_messages(other, 2)
+    messages_add(other, 2)
 
     out, err, failed = delete_sessions(session.public_id)
 
@@ -404,7 +387,7 @@ def test_delete_session_reports_ids_that_do_not_exist(session):
 
 
 def test_delete_session_keeps_a_conversation_with_a_reply_in_flight(session):
-    add_messages(session, 1)
+    messages_add(session, 1)
     reply_streaming(session)
 
     out, err, failed = delete_sessions(session.public_id)
@@ -429,7 +412,7 @@ def test_delete_session_erases_a_conversation_whose_reply_was_abandoned(session,
 
 def test_delete_session_prints_nothing_but_the_ids_typed(session, assistant):
     Session.objects.filter(pk=session.pk).update(title="My order 1234 and my address")
-    add_messages(session, 2)
+    messages_add(session, 2)
     busy = Session.objects.create(assistant=assistant)
     reply_streaming(busy)
     bystander = Session.objects.create(assistant=assistant)

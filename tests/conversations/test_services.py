@@ -10,7 +10,7 @@ from django.db import connections
 from django.db.backends.signals import connection_created
 
 from conversations import llm, services
-from conversations.aio import cleanups_finished
+from conversations.aio import cleanup_started, cleanups_finished
 from conversations.exceptions import ReplyInFlight, SessionNotFound
 from conversations.models import Message, Session
 
@@ -68,6 +68,21 @@ def session_locked_elsewhere(session: Session):
         holder.join()
 
 
+@contextlib.contextmanager
+def database_step_started():
+    """An event set when a database step's thread connects (then it waits for the lock)."""
+    started = threading.Event()
+
+    def on_connect(**kwargs):
+        started.set()
+
+    connection_created.connect(on_connect)
+    try:
+        yield started
+    finally:
+        connection_created.disconnect(on_connect)
+
+
 async def statuses(session: Session) -> list[tuple[int, str]]:
     return [(m.seq, m.status) async for m in Message.objects.filter(session=session)]
 
@@ -100,9 +115,9 @@ async def test_a_cancelled_turn_is_stored_as_interrupted(fake_llm, session):
 
 
 async def test_cancelled_before_opening_the_turn_leaves_nothing_in_flight(fake_llm, session):
-    with session_locked_elsewhere(session):
+    with database_step_started() as started, session_locked_elsewhere(session):
         turn = asyncio.create_task(services.message_post(session=session, content="hello"))
-        await asyncio.sleep(0)  # the task starts and schedules its database step
+        assert await asyncio.to_thread(started.wait, 5)  # the turn's step waits for the lock
         turn.cancel()
         # The step runs once the lock is released, and commits.
     with pytest.raises(asyncio.CancelledError):
@@ -115,25 +130,15 @@ async def test_cancelled_before_opening_the_turn_leaves_nothing_in_flight(fake_l
 
 
 async def test_cancelled_twice_while_opening_the_turn_leaves_nothing_in_flight(fake_llm, session):
-    step_started = threading.Event()
-
-    def on_connect(**kwargs):
-        step_started.set()  # the step's thread connects, then waits for the lock
-
-    connection_created.connect(on_connect)
-    try:
-        with session_locked_elsewhere(session):
-            turn = asyncio.create_task(services.message_post(session=session, content="hi"))
-            assert await asyncio.to_thread(step_started.wait, 5)
-            turn.cancel()
-            for _ in range(3):  # let the task take the cancellation and start its clean-up
-                await asyncio.sleep(0)
-            turn.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await turn
-        await cleanups_finished()
-    finally:
-        connection_created.disconnect(on_connect)
+    with database_step_started() as started, session_locked_elsewhere(session):
+        turn = asyncio.create_task(services.message_post(session=session, content="hi"))
+        assert await asyncio.to_thread(started.wait, 5)
+        turn.cancel()
+        await cleanup_started()  # the task took the cancellation and is cleaning up
+        turn.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await turn
+    await cleanups_finished()
 
     assert await statuses(session) == [(1, "complete"), (2, "interrupted")]
 

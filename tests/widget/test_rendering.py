@@ -11,7 +11,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from conversations.models import Message, Session
-from tests.helpers import add_messages
+from tests.factories import messages_add
 from tests.widget.conftest import eventually
 from tests.widget.host import embed
 from tests.widget.widget import Widget
@@ -182,7 +182,7 @@ def test_a_conversation_deleted_while_open_is_replaced_not_mixed(
     widget, page, chat, fake, default_assistant
 ):
     session = Session.objects.create(assistant=default_assistant)
-    add_messages(session, 60)
+    messages_add(session, 60)
     widget = restore(page, chat, session)
     expect(widget.messages).to_have_count(50)
     session.delete()  # purged, or deleted from another tab
@@ -197,7 +197,7 @@ def test_a_conversation_deleted_while_open_is_replaced_not_mixed(
 
 def test_older_messages_load_on_request_and_on_scroll(widget, page, chat, default_assistant):
     session = Session.objects.create(assistant=default_assistant)
-    add_messages(session, 120)
+    messages_add(session, 120)
 
     widget = restore(page, chat, session)
     expect(widget.messages).to_have_count(50)
@@ -212,7 +212,7 @@ def test_older_messages_load_on_request_and_on_scroll(widget, page, chat, defaul
 
 def test_a_conversation_deleted_elsewhere_starts_afresh(widget, page, chat, default_assistant):
     session = Session.objects.create(assistant=default_assistant)
-    add_messages(session, 2)
+    messages_add(session, 2)
     key = f"chatkit:{chat.url}:default"
     page.evaluate("([k, id]) => localStorage.setItem(k, id)", [key, session.public_id])
     session.delete()
@@ -230,7 +230,7 @@ def test_a_conversation_deleted_elsewhere_starts_afresh(widget, page, chat, defa
 
 def test_the_visitor_can_download_the_whole_conversation(widget, page, chat, default_assistant):
     session = Session.objects.create(assistant=default_assistant)
-    add_messages(session, 60)
+    messages_add(session, 60)
     widget = restore(page, chat, session)
     expect(widget.messages).to_have_count(50)
 
