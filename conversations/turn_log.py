@@ -23,7 +23,7 @@ def turn_logged(*, assistant: str, reply: Message, question: str | None) -> None
     """Log a turn whose reply has just been stored, once, as `key=value` pairs."""
     fields: dict[str, Any] = {
         "assistant": assistant,
-        "session": reply.session_id,
+        "conversation": reply.session_id,
         "seq": reply.seq,
         "status": reply.status,
         "model": reply.model,

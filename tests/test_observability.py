@@ -44,7 +44,7 @@ def test_each_turn_is_logged_once_with_its_numbers_and_no_text(api, session, fak
 
     [record] = turn_records(caplog)
     turn = record.turn
-    assert turn["assistant"] == "default" and turn["session"] == session.pk
+    assert turn["assistant"] == "default" and turn["conversation"] == session.pk
     assert turn["status"] == "complete" and turn["seq"] == 2
     assert turn["prompt_tokens"] > 0 and turn["completion_tokens"] == 5
     assert turn["ttft_ms"] is not None and turn["duration_ms"] is not None

@@ -115,7 +115,7 @@ def test_a_visitor_leaving_mid_reply_stores_it_interrupted(server, fake, session
 
     assert fake.wait_for_disconnect(10)  # the upstream request was cancelled at once
     assert server.wait_for_output(
-        f"session={reply(session_id).session_id} seq=2 status=interrupted"
+        f"conversation={reply(session_id).session_id} seq=2 status=interrupted"
     )
     stopped = reply(session_id)
     assert stopped.status == "interrupted"

@@ -103,7 +103,7 @@ def _idle_sessions(
 
 def _log(total: PurgeReport) -> None:
     logger.info(
-        "purge%s: cutoff=%s sessions=%s messages=%s in_flight=%s batches=%s",
+        "purge%s: cutoff=%s conversations=%s messages=%s in_flight=%s batches=%s",
         " (dry run)" if total.dry_run else "",
         total.cutoff.isoformat(),
         total.sessions,
