@@ -114,8 +114,9 @@ def set_search_index(present: bool) -> None:
     from django.db import connection
 
     for migration in search_index_migrations():
+        [build] = migration.Migration.operations  # a RunPython: build, and drop to reverse it
         with connection.schema_editor(atomic=False) as editor:
-            (migration.create_index if present else migration.drop_index)(None, editor)
+            (build.code if present else build.reverse_code)(None, editor)
 
 
 def sql(statement: str, params=None):

@@ -30,6 +30,14 @@ def fake_llm(fake_server, settings):
 
 
 @pytest.fixture
+def fake(fake_server):
+    """The fake model as it was made (no knobs turned), reset again after the test."""
+    fake_server.reset()
+    yield fake_server
+    fake_server.reset()
+
+
+@pytest.fixture
 def api(db):
     """A client that behaves like a visitor's browser script: JSON in, JSON out."""
     return Client(enforce_csrf_checks=True)
@@ -64,6 +72,18 @@ def live_server_factory(django_db_setup, django_db_blocker):
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def model_server_factory(live_server_factory, fake_server):
+    """Start real uvicorn processes that answer with the fake model (`env` adds settings)."""
+
+    def start(**env: str):
+        return live_server_factory(
+            TEST_OPENAI_API_KEY="test-key", OPENAI_BASE_URL=fake_server.base_url, **env
+        )
+
+    return start
 
 
 @pytest.fixture

@@ -33,13 +33,11 @@ def test_uvicorn_serves_the_demo_page_static_files_and_admin(server, default_ass
 
 
 def test_uvicorn_answers_from_the_configured_model(
-    live_server_factory, fake_server, default_assistant
+    model_server_factory, fake_server, default_assistant
 ):
     fake_server.reset()
     fake_server.configure(reply="Served by the fake model.")
-    server = live_server_factory(
-        TEST_OPENAI_API_KEY="test-key", OPENAI_BASE_URL=fake_server.base_url
-    )
+    server = model_server_factory()
     with httpx.Client(base_url=server.url) as client:
         session_id = client.post("/api/v1/sessions", json={}).json()["id"]
         turn = client.post(f"/api/v1/sessions/{session_id}/messages", json={"content": "hi"})
@@ -48,11 +46,10 @@ def test_uvicorn_answers_from_the_configured_model(
 
 
 def test_one_reply_in_flight_holds_across_processes(
-    live_server_factory, fake_server, default_assistant
+    model_server_factory, fake_server, default_assistant
 ):
     fake_server.reset()
-    model = {"TEST_OPENAI_API_KEY": "test-key", "OPENAI_BASE_URL": fake_server.base_url}
-    first, second = live_server_factory(**model), live_server_factory(**model)
+    first, second = model_server_factory(), model_server_factory()
     session_id = httpx.post(f"{first.url}/api/v1/sessions", json={}).json()["id"]
     path = f"/api/v1/sessions/{session_id}/messages"
     fake_server.configure(fault="hang")  # the first reply stays in flight until we leave

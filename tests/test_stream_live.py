@@ -21,21 +21,12 @@ READ_TIMEOUT = 3.0
 
 
 @pytest.fixture(scope="module")
-def server(live_server_factory, fake_server):
-    return live_server_factory(
-        TEST_OPENAI_API_KEY="test-key",
-        OPENAI_BASE_URL=fake_server.base_url,
+def server(model_server_factory):
+    return model_server_factory(
         OPENAI_FIRST_TOKEN_TIMEOUT=str(FIRST_TOKEN_TIMEOUT),
         OPENAI_TIMEOUT=str(READ_TIMEOUT),
         CHATKIT_STREAM_PING_SECONDS="0.1",
     )
-
-
-@pytest.fixture
-def fake(fake_server):
-    fake_server.reset()
-    yield fake_server
-    fake_server.reset()
 
 
 @pytest.fixture
@@ -164,9 +155,9 @@ def test_an_upstream_fault_is_one_error_event(
 
 
 def test_a_second_message_while_one_streams_is_409_in_every_process(
-    live_server_factory, server, fake, session_id
+    model_server_factory, server, fake, session_id
 ):
-    other = live_server_factory(TEST_OPENAI_API_KEY="test-key", OPENAI_BASE_URL=fake.base_url)
+    other = model_server_factory()
     fake.configure(fault="hang", hang_after=1, reply_tokens=3, fault_count=1)
     interrupted = sum("status=interrupted" in line for line in server.output)
     with stream(server, session_id) as (_, events):
@@ -212,11 +203,9 @@ def database_connections(server) -> int:
 
 
 def test_fifty_open_streams_hold_no_thread_and_no_connection_each(
-    live_server_factory, fake, default_assistant
+    model_server_factory, fake, default_assistant
 ):
-    server = live_server_factory(
-        TEST_OPENAI_API_KEY="test-key",
-        OPENAI_BASE_URL=fake.base_url,
+    server = model_server_factory(
         DB_POOL_MIN_SIZE="1",
         DB_POOL_MAX_SIZE="2",  # 50 streams would exhaust this if each held a connection
         CHATKIT_DB_THREADS="2",

@@ -8,6 +8,21 @@ from django.utils.http import urlencode
 
 from conversations.models import Assistant
 
+# The editable settings, by the section of the assistant's page they are shown in.
+SECTIONS = {
+    None: ["name", "slug", "is_active"],
+    "Model": [
+        "system_prompt",
+        "model",
+        "temperature",
+        "max_output_tokens",
+        "context_messages",
+        "daily_token_budget",
+    ],
+    "Widget": ["greeting", "starter_prompts", "accent_color", "notice", "privacy_url"],
+    "Where it may be used": ["allowed_origins"],
+}
+
 
 class LinesField(forms.CharField):
     """A list of strings, edited one per line; blank lines are dropped."""
@@ -52,23 +67,7 @@ class AssistantForm(forms.ModelForm):
 
     class Meta:
         model = Assistant
-        fields = [
-            "name",
-            "slug",
-            "is_active",
-            "system_prompt",
-            "model",
-            "temperature",
-            "max_output_tokens",
-            "context_messages",
-            "daily_token_budget",
-            "greeting",
-            "starter_prompts",
-            "accent_color",
-            "notice",
-            "privacy_url",
-            "allowed_origins",
-        ]
+        fields = [field for fields in SECTIONS.values() for field in fields]
         help_texts = {
             "temperature": "0 (focused, repeatable) to 2 (varied); 0.7 suits most assistants.",
             "accent_color": "The widget's colour, like #2563eb.",
@@ -94,25 +93,8 @@ class AssistantAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["try_it", "created_at", "updated_at"]
     fieldsets = [
-        (None, {"fields": ["name", "slug", "is_active", "try_it"]}),
-        (
-            "Model",
-            {
-                "fields": [
-                    "system_prompt",
-                    "model",
-                    "temperature",
-                    "max_output_tokens",
-                    "context_messages",
-                    "daily_token_budget",
-                ]
-            },
-        ),
-        (
-            "Widget",
-            {"fields": ["greeting", "starter_prompts", "accent_color", "notice", "privacy_url"]},
-        ),
-        ("Where it may be used", {"fields": ["allowed_origins"]}),
+        (None, {"fields": [*SECTIONS[None], "try_it"]}),
+        *[(title, {"fields": fields}) for title, fields in SECTIONS.items() if title],
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]
 

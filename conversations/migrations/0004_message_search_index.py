@@ -2,17 +2,7 @@
 
 from django.db import migrations
 
-from conversations.migrations._trigram import create_trigram_index, drop_trigram_index
-
-INDEX = "message_content_upper_trgm"
-
-
-def create_index(apps, schema_editor):
-    create_trigram_index(schema_editor, INDEX, "conversations_message", "content")
-
-
-def drop_index(apps, schema_editor):
-    drop_trigram_index(schema_editor, INDEX)
+from conversations.migrations._trigram import trigram_index
 
 
 class Migration(migrations.Migration):
@@ -23,5 +13,5 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(create_index, drop_index, elidable=False),
+        trigram_index("message_content_upper_trgm", "conversations_message", "content"),
     ]

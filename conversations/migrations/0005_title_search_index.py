@@ -4,17 +4,7 @@ word reads no table from end to end."""
 
 from django.db import migrations
 
-from conversations.migrations._trigram import create_trigram_index, drop_trigram_index
-
-INDEX = "session_title_upper_trgm"
-
-
-def create_index(apps, schema_editor):
-    create_trigram_index(schema_editor, INDEX, "conversations_session", "title")
-
-
-def drop_index(apps, schema_editor):
-    drop_trigram_index(schema_editor, INDEX)
+from conversations.migrations._trigram import trigram_index
 
 
 class Migration(migrations.Migration):
@@ -25,5 +15,5 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(create_index, drop_index, elidable=False),
+        trigram_index("session_title_upper_trgm", "conversations_session", "title"),
     ]

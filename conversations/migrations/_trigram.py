@@ -18,6 +18,21 @@ messages keeps taking chat turns while one builds. pg_trgm is a trusted extensio
 """
 
 
+from django.db import migrations
+
+
+def trigram_index(index: str, table: str, column: str) -> migrations.RunPython:
+    """The migration operation that builds (and, reversed, drops) one trigram index."""
+
+    def create(apps, schema_editor):
+        create_trigram_index(schema_editor, index, table, column)
+
+    def drop(apps, schema_editor):
+        drop_trigram_index(schema_editor, index)
+
+    return migrations.RunPython(create, drop, elidable=False)
+
+
 def create_trigram_index(schema_editor, index: str, table: str, column: str) -> None:
     if schema_editor.connection.vendor != "postgresql":
         return

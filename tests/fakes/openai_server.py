@@ -475,6 +475,10 @@ class FakeOpenAI:
         """Sleep, but wake early and return False if the client disconnects meanwhile."""
         if not conn.eof.is_set() and seconds > 0:
             await conn.sleep(seconds)
+        return self._still_there(conn, record)
+
+    def _still_there(self, conn: _Connection, record: dict[str, Any]) -> bool:
+        """False, the request marked disconnected, once the client has gone."""
         if conn.eof.is_set():
             self._mark_disconnected(record)
             return False
@@ -490,10 +494,7 @@ class FakeOpenAI:
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         for wait in waits:
             wait.cancel()
-        if conn.eof.is_set():
-            self._mark_disconnected(record)
-            return False
-        return True
+        return self._still_there(conn, record)
 
     async def _hang(self, conn: _Connection, record: dict[str, Any]) -> None:
         """Send nothing until the client goes away (or the server stops and cancels us)."""
@@ -932,23 +933,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(message)s"
     )
-    fake = FakeOpenAI(
-        args.host,
-        args.port,
-        max_records=args.max_records,
-        ttft=args.ttft,
-        itl=args.itl,
-        reply=args.reply,
-        reply_tokens=args.reply_tokens,
-        fault=args.fault,
-        fault_status=args.fault_status,
-        fault_message=args.fault_message,
-        fault_count=args.fault_count,
-        hang_after=args.hang_after,
-        cut_after=args.cut_after,
-        malformed_after=args.malformed_after,
-        malformed_continue=not args.malformed_stop,
-    )
+    # Each knob the command line offers, by its name (malformed_continue is said the other way).
+    knobs = {name: getattr(args, name) for name in _KNOB_NAMES if hasattr(args, name)}
+    knobs["malformed_continue"] = not args.malformed_stop
+    fake = FakeOpenAI(args.host, args.port, max_records=args.max_records, **knobs)
 
     def announce(server: FakeOpenAI) -> None:
         print(f"fake OpenAI server listening on {server.base_url}", flush=True)

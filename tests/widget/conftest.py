@@ -68,22 +68,13 @@ def host_site():
 
 
 @pytest.fixture(scope="module")
-def chat(live_server_factory, fake_server, host_site):
+def chat(model_server_factory, host_site):
     """The chat host: a real uvicorn answering with the fake model; the host site may embed it."""
-    return live_server_factory(
-        TEST_OPENAI_API_KEY="test-key",
-        OPENAI_BASE_URL=fake_server.base_url,
+    return model_server_factory(
         CORS_ALLOWED_ORIGINS=host_site.url,
         OPENAI_FIRST_TOKEN_TIMEOUT="5",
         OPENAI_TIMEOUT="5",
     )
-
-
-@pytest.fixture
-def fake(fake_server):
-    fake_server.reset()
-    yield fake_server
-    fake_server.reset()
 
 
 def eventually(check, *, timeout: float = 10.0, interval: float = 0.05):
