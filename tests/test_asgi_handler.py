@@ -9,15 +9,22 @@ import json
 
 import pytest
 from asgiref.sync import markcoroutinefunction
+from prometheus_client import REGISTRY
 
 from chatkit.asgi import ChatKitASGIHandler
-from conversations import metrics
 from conversations.models import Message, Session
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("close_executor_connections"),
 ]
+
+
+def open_streams() -> float:
+    """The `chatkit_open_streams` gauge, as /metrics would show it."""
+    value = REGISTRY.get_sample_value("chatkit_open_streams")
+    assert value is not None, "chatkit_open_streams is not registered"
+    return value
 
 
 class Visitor:
@@ -120,11 +127,11 @@ async def test_a_visitor_lost_while_the_stream_waits_to_send_stops_the_turn_at_o
             visitor.gone.set()
             await stuck.wait()  # never: the socket does not drain
 
-    open_before = metrics.OPEN_STREAMS._value.get()
+    open_before = open_streams()
     await ChatKitASGIHandler()(visitor.scope, visitor.receive, send)
 
     reply = await Message.objects.aget(session=session, seq=2)
     assert reply.status == "interrupted"
     assert 0 < len(reply.content.split()) < 400
     assert await asyncio.to_thread(fake_llm.wait_for_disconnect, 5)  # upstream cancelled
-    assert metrics.OPEN_STREAMS._value.get() == open_before
+    assert open_streams() == open_before
