@@ -1,5 +1,6 @@
-"""Every route the project serves, named once: the URLconfs, the settings (CORS, the HTTPS
-redirect's exemptions), the ASGI handler, the error handlers and the log filter read them here.
+"""The project's routes, named once: the URLconfs, the settings (CORS, the HTTPS redirect's
+exemptions), the ASGI handler, the error handlers and the log filter read them here. (The
+admin's own pages, the overview among them, are the admin's: under ADMIN.)
 
 Paths are as Django's `path()` writes them: no leading slash. Rename a route here and every
 reader follows; in particular the chat routes keep running without a thread of their own.
@@ -10,6 +11,7 @@ import re
 
 from conversations.ids import SESSION_ID
 
+DEMO = ""
 HEALTH = "health"
 HEALTH_READY = "health/ready"
 METRICS = "metrics"

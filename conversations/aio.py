@@ -37,9 +37,8 @@ async def see_through(work: Awaitable[Any], what: str) -> None:
 
 
 async def cleanup_started() -> None:
-    """Return once a clean-up is running: at once if one is, else when the next one starts."""
-    if _pending:
-        return
+    """Return when the next clean-up starts (call it before it can: one already running,
+    an earlier test's say, does not count)."""
     started = asyncio.get_running_loop().create_future()
     _waiting.append(started)
     await started

@@ -38,6 +38,16 @@ class OriginNotAllowed(ChatKitError):
     message = "This site may not use this assistant."
 
 
+class InternalError(ChatKitError):
+    """Our own failure (the database, a bug), not the model's: a reply it cut short is stored
+    with this code, and a stream already under way ends with it."""
+
+    status = 500
+    code = "internal_error"
+    message = "The reply failed on the server; try again."
+    retryable = True
+
+
 class ReplyInFlight(ChatKitError):
     status = 409
     code = "reply_in_progress"

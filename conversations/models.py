@@ -9,6 +9,7 @@ from django.core.validators import (
 from django.db import models
 from django.db.models import Q
 
+# new_session_id stays importable from here: migration 0001 names it so.
 from conversations.ids import SESSION_ID_MAX_LENGTH, new_session_id
 from conversations.validators import validate_origins, validate_starter_prompts
 

@@ -10,6 +10,7 @@ from conversations.models import Session
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_CONVERSATIONS = "/admin/conversations/session/"
+ADMIN_OVERVIEW = ADMIN_CONVERSATIONS + "overview/"
 REVIEWERS = "Conversation reviewers"
 
 

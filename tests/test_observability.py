@@ -2,6 +2,7 @@
 
 import json
 import logging
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -9,6 +10,8 @@ from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from chatkit.logging import JsonFormatter
+from conversations.models import Message
+from tests.factories import reply_streaming
 from tests.helpers import post_json
 
 TOKEN = "metrics-token-" + "m" * 32
@@ -51,6 +54,26 @@ def test_each_turn_is_logged_once_with_its_numbers_and_no_text(api, session, fak
     assert "question" not in turn and "reply" not in turn
     logged = caplog.text + json.dumps(turn)
     assert "pineapple" not in logged and session.public_id not in logged
+
+
+def test_a_reply_abandoned_by_a_dead_process_is_logged_as_it_is_ended(
+    api, session, fake_llm, caplog, settings
+):
+    settings.CHATKIT_REPLY_TIMEOUT = 60
+    Message.objects.create(session=session, seq=1, role="user", content="hi")
+    left = reply_streaming(session, started_ago=timedelta(minutes=5))
+    caplog.set_level(logging.INFO, logger="conversations")
+    path = f"/api/v1/sessions/{session.public_id}/messages"
+
+    assert post_json(api, path, {"content": "anyone?"}).status_code == 201
+
+    abandoned, answered = (record.turn for record in turn_records(caplog))
+    assert (abandoned["seq"], abandoned["status"], abandoned["error"]) == (
+        left.seq,
+        "error",
+        "abandoned",
+    )
+    assert (answered["seq"], answered["status"]) == (4, "complete")
 
 
 def test_content_is_logged_only_when_asked_for(api, session, fake_llm, caplog, settings):

@@ -1,7 +1,8 @@
 from django.urls import path
 
+from chatkit import routes
 from widget import views
 
 urlpatterns = [
-    path("", views.demo, name="demo"),
+    path(routes.DEMO, views.demo, name="demo"),
 ]

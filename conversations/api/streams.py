@@ -18,7 +18,7 @@ from django.conf import settings
 from django.http import StreamingHttpResponse
 
 from conversations import metrics, services
-from conversations.models import Message
+from conversations.exceptions import InternalError
 from conversations.representations import MessageSerializer
 
 logger = logging.getLogger(__name__)
@@ -46,9 +46,9 @@ def event_bytes(event: services.TurnEvent) -> bytes:
 INTERNAL_ERROR = sse(
     "error",
     {
-        "code": "internal_error",
-        "message": "The reply failed on the server; try again.",
-        "retryable": True,
+        "code": InternalError.code,
+        "message": InternalError.message,
+        "retryable": InternalError.retryable,
     },
 )
 
@@ -123,12 +123,12 @@ class TurnStreamResponse(StreamingHttpResponse):
         """End the turn of a stream whose response was never sent (its reply is `streaming`)."""
         if not self.started:
             self.started = True  # and it never will be
-            await services.turn_end(self.turn, status=Message.Status.INTERRUPTED)
+            await services.turn_end(self.turn)
 
     def close(self) -> None:
         # Django calls this in a worker thread once the response is done; where the handler
         # does not track streams (the test client), a stream never sent ends here.
         if not self.started:
             self.started = True
-            services.turn_end_sync(self.turn, status=Message.Status.INTERRUPTED)
+            services.turn_end_sync(self.turn)
         super().close()

@@ -24,11 +24,11 @@ from conversations.services.turns import (
     Turn,
     TurnEvent,
     message_post,
-    turn_begin,
     turn_end,
     turn_end_sync,
     turn_events,
     turn_open,
+    turn_open_sync,
 )
 
 __all__ = [
@@ -45,9 +45,9 @@ __all__ = [
     "session_delete_many",
     "session_purge",
     "session_start",
-    "turn_begin",
     "turn_end",
     "turn_end_sync",
     "turn_events",
     "turn_open",
+    "turn_open_sync",
 ]

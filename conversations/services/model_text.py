@@ -25,8 +25,9 @@ class Progress:
     def elapsed_ms(self) -> int:
         return round((time.monotonic() - self.started) * 1000)
 
-    def ending(self, status: str, error_code: str = "") -> dict[str, Any]:
-        """`turn_end`'s keyword arguments for the reply as far as it got."""
+    def ending(self, status: str | None = None, error_code: str = "") -> dict[str, Any]:
+        """`turn_end`'s keyword arguments for the reply as far as it got (no status: the
+        turn ended with no outcome, and `turn_end` says so)."""
         usage = {}
         if self.finish is not None:
             usage = {
@@ -36,7 +37,7 @@ class Progress:
                 "completion_tokens": self.finish.completion_tokens,
             }
         return {
-            "status": status,
+            **({"status": status} if status else {}),
             "content": "".join(self.parts),
             "ttft_ms": self.ttft_ms,
             "duration_ms": self.elapsed_ms(),

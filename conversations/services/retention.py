@@ -13,7 +13,8 @@ from conversations import selectors
 from conversations.exceptions import AssistantNotFound, InvalidInput
 from conversations.models import Assistant, Message, Session
 
-logger = logging.getLogger(__name__)
+# The name operators filter on since the first release.
+logger = logging.getLogger("conversations.services")
 
 PURGE_BATCH_SIZE = 1000
 # A batch's ids travel as query parameters and its rows stay locked until it commits.
@@ -55,10 +56,10 @@ def session_purge(
     flight is kept and counted; a reply abandoned by a dead process does not count as in
     flight, and goes with its conversation. `on_batch(batch, total)` follows the progress.
     """
-    if not 1 <= batch_size <= PURGE_MAX_BATCH_SIZE:
-        raise InvalidInput(f"The batch size must be between 1 and {PURGE_MAX_BATCH_SIZE}.")
     now = now or timezone.now()
     idle, cutoff = _idle_sessions(older_than=older_than, assistant_slug=assistant_slug, now=now)
+    if not 1 <= batch_size <= PURGE_MAX_BATCH_SIZE:
+        raise InvalidInput(f"The batch size must be between 1 and {PURGE_MAX_BATCH_SIZE}.")
     reply_in_flight = Exists(selectors.replies_in_flight(now=now).filter(session=OuterRef("pk")))
     total = PurgeReport(cutoff=cutoff, dry_run=dry_run)
     last_pk = 0

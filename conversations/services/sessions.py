@@ -11,7 +11,7 @@ from django.utils.crypto import salted_hmac
 from conversations import policy, selectors
 from conversations.exceptions import ReplyInFlight, SessionNotFound
 from conversations.models import Session
-from conversations.services.turns import reply_in_flight, session_lock
+from conversations.services.turns import one_reply_at_a_time, session_lock
 
 USER_AGENT_CHARS = Session._meta.get_field("user_agent").max_length
 ORIGIN_CHARS = Session._meta.get_field("origin").max_length
@@ -48,8 +48,7 @@ def session_delete(*, session: Session) -> None:
     """Delete a conversation and all its messages, unless a reply is being written in it."""
     with transaction.atomic():
         session_lock(session)
-        if reply_in_flight(session=session, now=timezone.now()):
-            raise ReplyInFlight()
+        one_reply_at_a_time(session=session, now=timezone.now())
         session.delete()
 
 

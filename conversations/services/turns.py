@@ -6,9 +6,10 @@
 `turn_open` stores the visitor's message with an empty reply marked `streaming`;
 `turn_events` streams the model's answer. Every way a reply ends goes through `turn_end`
 (or its sync twin): `complete`; `error`, with the partial text kept, when the model fails;
-`interrupted` when the consumer goes away (the upstream request is closed first); `error`
-`abandoned` for a reply a dead process left `streaming`. Each database step is a short sync
-function run through `db_step`, so no connection is held while the model writes.
+`interrupted`, the default, when the turn ends with no outcome (its consumer went away, and
+the upstream request was closed first; or it never ran); `error` `abandoned` for a reply a
+dead process left `streaming`. Each database step is a short sync function run through
+`db_step`, so no connection is held while the model writes.
 """
 
 import asyncio
@@ -26,7 +27,7 @@ from django.utils import timezone
 from conversations import llm, metrics, selectors
 from conversations.aio import see_through
 from conversations.db import db_step
-from conversations.exceptions import ChatKitError, ReplyInFlight, SessionNotFound
+from conversations.exceptions import ChatKitError, InternalError, ReplyInFlight, SessionNotFound
 from conversations.models import Message, Session
 from conversations.services.model_text import Progress, model_text
 from conversations.turn_log import turn_logged
@@ -66,28 +67,28 @@ def session_lock(session: Session, **changes: Any) -> None:
         raise SessionNotFound()  # deleted since it was looked up
 
 
-def reply_in_flight(*, session: Session, now: datetime) -> bool:
-    """Is a reply of this conversation being written now? (Call it with the row locked.)
-
-    A reply that a dead process left `streaming` is not: it is ended here, as `abandoned`.
-    """
+def one_reply_at_a_time(*, session: Session, now: datetime) -> None:
+    """Raise ReplyInFlight while a reply of this conversation is being written (call it with
+    the row locked). One that a dead process left `streaming` holds nothing up: it is ended
+    here, as `abandoned`, the one write this guard makes."""
     reply = selectors.reply_streaming(session=session)
     if reply is None:
-        return False
+        return
     if not selectors.reply_abandoned(reply, now=now):
-        return True
-    question = session.messages.filter(seq=reply.seq - 1).first()
+        raise ReplyInFlight()
+    question = None  # only read when the log line would show it
+    if settings.CHATKIT_LOG_CONTENT:
+        question = session.messages.filter(seq=reply.seq - 1).first()
     turn = Turn(user_message=question, reply=reply, request=None, assistant=session.assistant.slug)
     turn_end_sync(turn, status=Message.Status.ERROR, error_code="abandoned")
-    return False
 
 
 # --- Opening ---------------------------------------------------------------------------------
 
 
-def turn_begin(*, session: Session, content: str) -> Turn:
-    """The database step of `turn_open`: store the visitor's message and an empty reply in
-    flight, and gather the model's context. Raises ReplyInFlight, SessionNotFound."""
+def turn_open_sync(*, session: Session, content: str) -> Turn:
+    """`turn_open`'s database step: store the visitor's message and an empty reply in flight,
+    and gather the model's context. Raises ReplyInFlight, SessionNotFound."""
     assistant = session.assistant
     model = llm.DEMO_MODEL if llm.mode() == "demo" else assistant.model or settings.OPENAI_MODEL
     now = timezone.now()
@@ -99,8 +100,7 @@ def turn_begin(*, session: Session, content: str) -> Turn:
         )
         # With the row locked, this check and the inserts below cannot interleave with another
         # turn's; the partial unique index on streaming replies backs it up.
-        if reply_in_flight(session=session, now=now):
-            raise ReplyInFlight()
+        one_reply_at_a_time(session=session, now=now)
         last_seq = session.messages.aggregate(last=Max("seq"))["last"] or 0
         user_message = Message.objects.create(
             session=session, seq=last_seq + 1, role=Message.Role.USER, content=content
@@ -128,7 +128,7 @@ async def turn_open(*, session: Session, content: str) -> Turn:
     Raises ReplyInFlight (409) and the like before anything is answered. Cancelled while the
     database step runs on in its thread, it ends the turn that step may still open.
     """
-    opening = asyncio.ensure_future(db_step(turn_begin)(session=session, content=content))
+    opening = asyncio.ensure_future(db_step(turn_open_sync)(session=session, content=content))
     try:
         return await asyncio.shield(opening)
     except asyncio.CancelledError:
@@ -138,7 +138,7 @@ async def turn_open(*, session: Session, content: str) -> Turn:
                 turn = await opening
             except ChatKitError:
                 return  # nothing was opened (409, 404…)
-            await turn_end(turn, status=Message.Status.INTERRUPTED)
+            await turn_end(turn)
 
         await see_through(end_if_opened(), "end a turn cancelled while opening")
         raise
@@ -182,9 +182,9 @@ async def _end_cut_short(turn: Turn, progress: Progress, exc: BaseException) -> 
     consumer leaving: the reply is interrupted, with what the model had already reported.
     """
     if isinstance(exc, Exception):
-        ending, what = progress.ending(Message.Status.ERROR, "internal_error"), "a failed reply"
+        ending, what = progress.ending(Message.Status.ERROR, InternalError.code), "a failed reply"
     else:
-        ending, what = progress.ending(Message.Status.INTERRUPTED), "an interrupted reply"
+        ending, what = progress.ending(), "an interrupted reply"
     await see_through(turn_end(turn, **ending), f"store {what}")
 
 
@@ -206,10 +206,12 @@ async def message_post(*, session: Session, content: str) -> tuple[Message, Mess
 # --- Ending ------------------------------------------------------------------------------------
 
 
-def turn_end_sync(turn: Turn, *, status: str, content: str = "", **outcome: Any) -> Message:
-    """Store how a turn's reply ended, once: its text, status, usage and timings (`outcome`:
-    model, finish_reason, prompt_tokens, completion_tokens, ttft_ms, duration_ms, error_code);
-    then log it and count it.
+def turn_end_sync(
+    turn: Turn, *, status: str = Message.Status.INTERRUPTED, content: str = "", **outcome: Any
+) -> Message:
+    """Store how a turn's reply ended, once: its text, status (by default `interrupted`: it
+    ended with no outcome), usage and timings (`outcome`: model, finish_reason, prompt_tokens,
+    completion_tokens, ttft_ms, duration_ms, error_code); then log it and count it.
 
     Only a reply still `streaming` is written: one whose conversation was deleted meanwhile,
     or that was already ended, is left as it is (and neither logged nor counted twice).

@@ -8,10 +8,9 @@ from django.utils import timezone
 
 from conversations.models import Assistant
 from tests.factories import conversation, reply, visitor
+from tests.helpers import ADMIN_OVERVIEW as OVERVIEW
 
 pytestmark = pytest.mark.django_db
-
-OVERVIEW = "/admin/conversations/session/overview/"
 
 
 def at(day, hour: int, minute: int) -> datetime:

@@ -6,11 +6,10 @@ import pytest
 from conversations.models import Message, Session
 from tests.factories import conversation, reply, visitor
 from tests.helpers import ADMIN_CONVERSATIONS as LIST
+from tests.helpers import ADMIN_OVERVIEW as OVERVIEW
 from tests.helpers import REVIEWERS, admin_page_of, staff_member
 
 pytestmark = pytest.mark.django_db
-
-OVERVIEW = LIST + "overview/"
 
 
 @pytest.fixture

@@ -352,9 +352,22 @@ def test_bad_arguments_exit_non_zero_from_the_command_line():
         check=False,
     )
 
-    assert result.returncode == 1
-    assert "--older-than 'soon': use a number and a unit" in result.stderr
+    # Refused by the argument parser: its usage line, its message, its status (2), no traceback.
+    assert result.returncode == 2
+    assert "argument --older-than: 'soon': use a number and a unit" in result.stderr
+    assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+def test_the_age_may_come_as_a_keyword_from_code(assistant):
+    old = idle_conversation(assistant, 40 * DAY)
+    out = io.StringIO()
+
+    call_command("purge_sessions", older_than="30d", stdout=out)
+
+    assert remaining(old) == []
+    with pytest.raises(CommandError, match="--older-than 'soon': use a number and a unit"):
+        call_command("purge_sessions", older_than="soon", stdout=out)
 
 
 # --- delete_session ----------------------------------------------------------------------------

@@ -190,7 +190,7 @@ async def test_a_model_that_never_answers_is_cut_off_at_the_deadline(fake_llm, s
     with pytest.raises(llm.LLMError) as raised:
         await services.message_post(session=session, content="hello?")
     assert raised.value.code == "reply_timeout"
-    assert await asyncio.to_thread(fake_llm.wait_for_disconnect, 5)
+    assert await asyncio.to_thread(fake_llm.wait_for_disconnect, 10)
     assert await statuses(session) == [(1, "complete"), (2, "error")]
 
 
@@ -202,26 +202,26 @@ async def test_a_reply_longer_than_allowed_is_cut_off(fake_llm, session, setting
     assert (raised.value.code, raised.value.status) == ("reply_timeout", 504)
     reply = await Message.objects.aget(session=session, seq=2)
     assert reply.status == Message.Status.ERROR and reply.content.startswith("tok0 ")
-    assert await asyncio.to_thread(fake_llm.wait_for_disconnect, 5)
+    assert await asyncio.to_thread(fake_llm.wait_for_disconnect, 10)
 
 
 def test_a_turn_on_a_deleted_session_is_not_found(session):
     Session.objects.filter(pk=session.pk).delete()
     with pytest.raises(SessionNotFound):
-        services.turn_begin(session=session, content="hi")
+        services.turn_open_sync(session=session, content="hi")
     with pytest.raises(SessionNotFound):
         services.session_delete(session=session)
 
 
 def test_a_reply_ending_after_its_conversation_was_deleted_is_dropped_quietly(session):
-    turn = services.turn_begin(session=session, content="hi")
+    turn = services.turn_open_sync(session=session, content="hi")
     Session.objects.filter(pk=session.pk).delete()
     services.turn_end_sync(turn, content="late", status=Message.Status.COMPLETE)
     assert not Message.objects.exists()
 
 
 def test_a_reply_is_ended_once(session):
-    turn = services.turn_begin(session=session, content="hi")
+    turn = services.turn_open_sync(session=session, content="hi")
     services.turn_end_sync(turn, status="error", error_code="abandoned")
     services.turn_end_sync(turn, content="late", status=Message.Status.COMPLETE)
     stored = Message.objects.get(pk=turn.reply.pk)

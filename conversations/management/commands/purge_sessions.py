@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from conversations import services
 from conversations.exceptions import ChatKitError
-from conversations.management.arguments import age
+from conversations.management.arguments import age, parsed
 
 
 def _count(n: int, noun: str) -> str:
@@ -44,6 +44,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, older_than, assistant, dry_run, batch_size, verbosity, **options):
+        older_than = parsed(age, older_than, "--older-than")
         if older_than is None:
             if settings.CHATKIT_RETENTION_DAYS < 1:
                 raise CommandError(
