@@ -1,5 +1,5 @@
-"""The turn pipeline's reading side: the model's text as it comes, within the turn's deadlines,
-and how far the reply got (for `turn_end`, however the turn ends)."""
+"""The turn pipeline's reading side: the model's text as it comes, within the turn's deadlines;
+how far the reply got; and the columns `turn_end` writes of it, however the turn ends."""
 
 import asyncio
 import contextlib
@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 
 from conversations import llm
+from conversations.models import Message
 
 
 @dataclass
@@ -90,3 +91,35 @@ async def model_text(request: llm.ReplyRequest, progress: Progress) -> AsyncIter
                 progress.ttft_ms = progress.elapsed_ms()
             progress.parts.append(chunk.text)
             yield chunk.text
+
+
+_MODEL_CHARS = Message._meta.get_field("model").max_length
+_FINISH_REASON_CHARS = Message._meta.get_field("finish_reason").max_length
+
+
+def stored_values(
+    reply: Message,
+    *,
+    status: str,
+    content: str,
+    model: str = "",
+    finish_reason: str = "",
+    prompt_tokens: int | None = None,
+    completion_tokens: int | None = None,
+    ttft_ms: int | None = None,
+    duration_ms: int | None = None,
+    error_code: str = "",
+) -> dict[str, Any]:
+    """The reply's columns as `turn_end` writes them. What the upstream reports is cut to fit:
+    a long model name must not fail the write."""
+    return {
+        "content": content,
+        "status": status,
+        "model": (model or reply.model)[:_MODEL_CHARS],
+        "finish_reason": finish_reason[:_FINISH_REASON_CHARS],
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "ttft_ms": ttft_ms,
+        "duration_ms": duration_ms,
+        "error_code": error_code,
+    }

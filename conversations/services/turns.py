@@ -29,7 +29,7 @@ from conversations.aio import see_through
 from conversations.db import db_step
 from conversations.exceptions import ChatKitError, InternalError, ReplyInFlight, SessionNotFound
 from conversations.models import Message, Session
-from conversations.services.model_text import Progress, model_text
+from conversations.services.model_text import Progress, model_text, stored_values
 from conversations.turn_log import turn_logged
 
 TITLE_CHARS = Session._meta.get_field("title").max_length
@@ -217,7 +217,7 @@ def turn_end_sync(
     or that was already ended, is left as it is (and neither logged nor counted twice).
     """
     reply = turn.reply
-    values = _reply_values(reply, status=status, content=content, **outcome)
+    values = stored_values(reply, status=status, content=content, **outcome)
     stored = Message.objects.filter(pk=reply.pk, status=Message.Status.STREAMING).update(**values)
     # Only once the write went through: a retry after a failed one starts from what it knew.
     for field, value in values.items():
@@ -232,34 +232,3 @@ def turn_end_sync(
 async def turn_end(turn: Turn, **ending: Any) -> Message:
     """`turn_end_sync` from async code, as one database step."""
     return await db_step(turn_end_sync)(turn, **ending)
-
-
-_MODEL_CHARS = Message._meta.get_field("model").max_length
-_FINISH_REASON_CHARS = Message._meta.get_field("finish_reason").max_length
-
-
-def _reply_values(
-    reply: Message,
-    *,
-    status: str,
-    content: str,
-    model: str = "",
-    finish_reason: str = "",
-    prompt_tokens: int | None = None,
-    completion_tokens: int | None = None,
-    ttft_ms: int | None = None,
-    duration_ms: int | None = None,
-    error_code: str = "",
-) -> dict[str, Any]:
-    # What the upstream reports is cut to fit: a long model name must not fail the write.
-    return {
-        "content": content,
-        "status": status,
-        "model": (model or reply.model)[:_MODEL_CHARS],
-        "finish_reason": finish_reason[:_FINISH_REASON_CHARS],
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "ttft_ms": ttft_ms,
-        "duration_ms": duration_ms,
-        "error_code": error_code,
-    }
