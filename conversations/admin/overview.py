@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from conversations import selectors
 from conversations.models import Assistant
+from conversations.selectors.overview import DAY_NUMBERS
 
 DAYS = 30
 
@@ -55,7 +56,7 @@ def overview(*, assistant: Assistant | None = None) -> dict:
     hours of the day, and the charts."""
     numbers = selectors.overview_numbers(days=DAYS, assistant=assistant)
     rows, hours = numbers["days"], numbers["hours"]
-    keys = ["conversations", "messages", "tokens", "replies", "errors", "up", "down"]
+    keys = ["conversations", *DAY_NUMBERS]
     totals = {key: sum(row[key] for row in rows) for key in keys}
     busiest = sorted((h for h in hours if h[1]), key=lambda h: (-h[1], h[0]))[:3]
 

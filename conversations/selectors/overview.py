@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from conversations.models import Assistant, Message, Session
 
-_DAY_NUMBERS = ("messages", "tokens", "replies", "errors", "up", "down")
+# What each day counts besides its conversations.
+DAY_NUMBERS = ("messages", "tokens", "replies", "errors", "up", "down")
 
 
 def overview_numbers(*, days: int, assistant: Assistant | None = None) -> dict:
@@ -38,7 +39,7 @@ def overview_numbers(*, days: int, assistant: Assistant | None = None) -> dict:
         .annotate(n=Count("pk"))
         .values_list("hour", "n")
     )
-    empty = dict.fromkeys(_DAY_NUMBERS, 0)
+    empty = dict.fromkeys(DAY_NUMBERS, 0)
     rows = [
         {"day": day, "conversations": conversations.get(day, 0), **per_day.get(day, empty)}
         for day in (first + timedelta(days=n) for n in range(days))

@@ -72,15 +72,13 @@ def session_delete_many(*, sessions: Iterable[Session | str]) -> DeleteReport:
     report = DeleteReport()
     seen = set()
     for given in sessions:
-        key = given.pk if isinstance(given, Session) else given
+        known = isinstance(given, Session)
+        key = given.pk if known else given
         if key in seen:
             continue
         seen.add(key)
         try:
-            session = (
-                given if isinstance(given, Session) else selectors.session_get(public_id=given)
-            )
-            session_delete(session=session)
+            session_delete(session=given if known else selectors.session_get(public_id=given))
         except SessionNotFound:
             report.not_found.append(key)
         except ReplyInFlight:
