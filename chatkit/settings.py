@@ -11,7 +11,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from chatkit import routes
-from conversations.validators import ORIGIN
+from conversations.validators import ORIGIN, parse_rate
 from widget.caching import add_headers as widget_static_headers
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -114,11 +114,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache --------------------------------------------------------------------------------
 
 REDIS_URL = env.str("REDIS_URL", default="")
+# Seconds to wait for Redis to connect or answer: rate limits fail open rather than hang.
+CHATKIT_CACHE_TIMEOUT = env.float("CHATKIT_CACHE_TIMEOUT", default=0.5)
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "socket_connect_timeout": CHATKIT_CACHE_TIMEOUT,
+                "socket_timeout": CHATKIT_CACHE_TIMEOUT,
+            },
         }
     }
 else:
@@ -223,7 +229,12 @@ CHATKIT_DEMO_DELAY = env.float("CHATKIT_DEMO_DELAY", default=0.04)
 CHATKIT_STREAM_PING_SECONDS = env.float("CHATKIT_STREAM_PING_SECONDS", default=15.0)
 # Threads per process for the chat pipeline's database steps (not one per stream).
 CHATKIT_DB_THREADS = env.int("CHATKIT_DB_THREADS", default=8)
+# Seconds between a serving process's heartbeats while it writes replies; a reply whose
+# process has missed three stops blocking its conversation and is closed as interrupted.
+CHATKIT_HEARTBEAT_SECONDS = env.float("CHATKIT_HEARTBEAT_SECONDS", default=5.0)
 for _name in (
+    "CHATKIT_HEARTBEAT_SECONDS",
+    "CHATKIT_CACHE_TIMEOUT",
     "OPENAI_FIRST_TOKEN_TIMEOUT",
     "CHATKIT_REPLY_TIMEOUT",
     "CHATKIT_STREAM_PING_SECONDS",
@@ -235,6 +246,38 @@ for _name in (
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # `manage.py purge_sessions` deletes conversations idle for longer than this by default.
 CHATKIT_RETENTION_DAYS = env.int("CHATKIT_RETENTION_DAYS", default=30)
+
+# --- Rate limits ----------------------------------------------------------------------------
+# Counted in the cache (Redis with REDIS_URL: shared by every process), per client IP by its
+# keyed hash. Rates read "count/period": s, m, h or d, optionally a multiple ("5/15m").
+CHATKIT_RATELIMIT_ENABLED = env.bool("CHATKIT_RATELIMIT_ENABLED", default=True)
+RATELIMIT_ENABLE = CHATKIT_RATELIMIT_ENABLED  # django-ratelimit's switch (the admin login)
+CHATKIT_RATELIMIT_SESSIONS_PER_IP = env.str("CHATKIT_RATELIMIT_SESSIONS_PER_IP", default="30/h")
+CHATKIT_RATELIMIT_MESSAGES_PER_SESSION = env.str(
+    "CHATKIT_RATELIMIT_MESSAGES_PER_SESSION", default="10/m"
+)
+CHATKIT_RATELIMIT_MESSAGES_PER_IP = env.str("CHATKIT_RATELIMIT_MESSAGES_PER_IP", default="120/h")
+# Replies being written at once for one client IP (streamed or not).
+CHATKIT_RATELIMIT_STREAMS_PER_IP = env.int("CHATKIT_RATELIMIT_STREAMS_PER_IP", default=4)
+CHATKIT_RATELIMIT_LOGIN_PER_IP = env.str("CHATKIT_RATELIMIT_LOGIN_PER_IP", default="30/h")
+CHATKIT_RATELIMIT_LOGIN_PER_USERNAME = env.str(
+    "CHATKIT_RATELIMIT_LOGIN_PER_USERNAME", default="5/15m"
+)
+# Worker processes (uvicorn reads it too): with more than one, limits need a shared cache.
+WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=1)
+for _name in (
+    "CHATKIT_RATELIMIT_SESSIONS_PER_IP",
+    "CHATKIT_RATELIMIT_MESSAGES_PER_SESSION",
+    "CHATKIT_RATELIMIT_MESSAGES_PER_IP",
+    "CHATKIT_RATELIMIT_LOGIN_PER_IP",
+    "CHATKIT_RATELIMIT_LOGIN_PER_USERNAME",
+):
+    try:
+        parse_rate(globals()[_name])
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{_name}: {exc}.") from None
+if CHATKIT_RATELIMIT_STREAMS_PER_IP < 1:
+    raise ImproperlyConfigured("CHATKIT_RATELIMIT_STREAMS_PER_IP must be at least 1.")
 
 # --- Security -------------------------------------------------------------------------------
 
@@ -269,6 +312,11 @@ if not DEBUG:
         )
     if METRICS_TOKEN and len(METRICS_TOKEN) < 32:
         _problems.append("METRICS_TOKEN must be a random value of 32+ characters when set")
+    if WEB_CONCURRENCY > 1 and not REDIS_URL and CHATKIT_RATELIMIT_ENABLED:
+        _problems.append(
+            "REDIS_URL must be set with more than one worker (WEB_CONCURRENCY), or every "
+            "rate limit would count per worker"
+        )
     if "*" in ALLOWED_HOSTS:
         _problems.append("ALLOWED_HOSTS must not be '*'")
     if _problems:

@@ -7,10 +7,13 @@ class ChatKitError(Exception):
     status = 400
     code = "invalid"
     message = "The request is not valid."
+    retry_after: int | None = None  # seconds, sent as Retry-After
 
-    def __init__(self, message: str | None = None):
+    def __init__(self, message: str | None = None, *, retry_after: int | None = None):
         if message is not None:
             self.message = message
+        if retry_after is not None:
+            self.retry_after = retry_after
         super().__init__(self.message)
 
 
@@ -52,3 +55,31 @@ class ReplyInFlight(ChatKitError):
     status = 409
     code = "reply_in_progress"
     message = "A reply is still being written in this conversation; wait for it to finish."
+
+
+class Refused(ChatKitError):
+    """A request the admission gate turns away for now; `retry_after` says for how long."""
+
+    status = 429
+
+    def __init__(self, message: str | None = None, *, retry_after: int):
+        super().__init__(message, retry_after=retry_after)
+
+
+class RateLimited(Refused):
+    code = "rate_limited"
+    message = "Too many requests; wait a moment and try again."
+
+
+class BudgetExhausted(Refused):
+    code = "budget_exhausted"
+    message = "This assistant has used up today's allowance; try again tomorrow."
+
+
+class SimpleRequestRefused(ChatKitError):
+    """A body type any web page may send cross-site without asking first (text/plain, forms):
+    no session is started from one."""
+
+    status = 415
+    code = "unsupported_media_type"
+    message = "Send the request as application/json."

@@ -47,6 +47,14 @@ TURN_DURATION = Histogram(
     ["assistant"],
     buckets=_DURATION_BUCKETS,
 )
+BUDGET_ALERTS = Counter(
+    "chatkit_budget_alerts",
+    "Days an assistant's token budget reached a share (80, 100 percent), by assistant.",
+    ["assistant", "percent"],
+)
+REFUSED = Counter(
+    "chatkit_refused", "Requests the admission gate turned away, by reason.", ["reason"]
+)
 OPEN_STREAMS = Gauge(
     "chatkit_open_streams", "Streamed replies being sent now.", multiprocess_mode="livesum"
 )

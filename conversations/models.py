@@ -66,9 +66,17 @@ class Assistant(models.Model):
         validators=[URLValidator(schemes=["http", "https"])],
         help_text="Your privacy policy (https://…), linked from the notice; optional.",
     )
+    unavailable_message = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="What the widget shows when the day's token budget is spent (e.g. how else "
+        "to reach you); empty: a generic line in the visitor's language.",
+    )
     is_active = models.BooleanField(default=True)
     daily_token_budget = models.PositiveIntegerField(
-        default=0, help_text="Tokens this assistant may spend per day; 0 is unlimited."
+        default=0,
+        help_text="Tokens (prompt and completion) this assistant may spend per UTC day; "
+        "0 is unlimited. A reply starts only if what is left covers its maximum length.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -157,6 +165,10 @@ class Message(models.Model):
     error_code = models.CharField(max_length=64, blank=True)
     feedback_rating = models.CharField(max_length=4, choices=Rating.choices, blank=True)
     feedback_comment = models.TextField(blank=True)
+    # While a reply is `streaming`: the process writing it (conversations.heartbeat), and the
+    # tokens it reserved of its assistant's daily budget, settled when it ends.
+    owner = models.CharField(max_length=100, blank=True)
+    reserved_tokens = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["session_id", "seq"]
@@ -188,3 +200,31 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.session_id}#{self.seq} {self.role}"
+
+
+class DailySpend(models.Model):
+    """Tokens an assistant spent (or holds reserved for replies being written) on a UTC day."""
+
+    assistant = models.ForeignKey(Assistant, on_delete=models.CASCADE, related_name="spends")
+    day = models.DateField()
+    tokens = models.PositiveBigIntegerField(default=0)
+    # The highest share of the budget (80, 100) already reported for the day: once each.
+    alerted_percent = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["assistant", "day"], name="daily_spend_unique_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.assistant_id} {self.day}: {self.tokens}"
+
+
+class ProcessHeartbeat(models.Model):
+    """A serving process's sign of life: a reply it owns is in flight only while it beats."""
+
+    process = models.CharField(max_length=100, primary_key=True)
+    beat_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.process

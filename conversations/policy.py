@@ -1,12 +1,35 @@
-"""Who may talk to an assistant, and from where: origins and the client's address."""
+"""The admission gate: who may start a conversation or a turn, from where, and how often.
 
+Every entry point passes through it, in this order, before anything is stored:
+
+    visitor = Visitor.of(request)                         # once per request
+    assistant = await session_admit(visitor, assistant_slug=...)       # starting a conversation
+    admission = await turn_admit(visitor, public_id=...)               # a chat turn
+    ... budget_reserve(...) in the turn's opening transaction (services.turns)
+
+It raises typed errors the API turns into statuses: OriginNotAllowed (403),
+SimpleRequestRefused (415), SessionNotFound (404), RateLimited and BudgetExhausted (429, with
+Retry-After). Counters are keyed by the keyed hash of the client IP, never the IP itself.
+"""
+
+import contextlib
 import ipaddress
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils.crypto import salted_hmac
 
-from conversations.exceptions import OriginNotAllowed
-from conversations.models import Assistant
+from conversations import limits, metrics, selectors
+from conversations.db import db_step
+from conversations.exceptions import OriginNotAllowed, Refused, SimpleRequestRefused
+from conversations.models import Assistant, Session
+
+# Body types a page on any site may POST cross-site without a CORS preflight.
+SIMPLE_CONTENT_TYPES = frozenset(
+    {"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"}
+)
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -31,20 +54,109 @@ def client_ip(request: HttpRequest) -> str:
     return candidate
 
 
-def request_origin(request: HttpRequest) -> str:
-    """The `Origin` header, normalised; empty for servers and curl, which send none."""
-    return request.headers.get("Origin", "").strip().rstrip("/").lower()
+def ip_hash(ip: str) -> str:
+    """A keyed hash of a client IP (keyed by SECRET_KEY): countable, not reversible."""
+    if not ip:
+        return ""
+    return salted_hmac("chatkit.client-ip", ip, algorithm="sha256").hexdigest()
 
 
-def origin_check(*, assistant: Assistant, origin: str) -> None:
-    """Refuse an origin outside the assistant's own allowed origins, when it has any.
+def _origin(value: str) -> str:
+    return value.strip().rstrip("/").lower()
 
-    CORS_ALLOWED_ORIGINS bounds which sites' pages may read the API's answers at all; this
-    narrows it per assistant, and server-side, since CORS only stops a browser from reading
-    an answer, not the request from being made.
+
+@dataclass(frozen=True)
+class Visitor:
+    """What the gate knows of the client behind a request."""
+
+    origin: str  # the `Origin` header, normalised; empty for servers and curl
+    own_origin: str  # the chat host's own (the demo page, the admin's "try it")
+    ip: str
+    ip_hash: str
+    user_agent: str = ""
+    simple_body: bool = False  # text/plain or a form: what any site may send unasked
+
+    @classmethod
+    def of(cls, request: HttpRequest) -> "Visitor":
+        ip = client_ip(request)
+        content_type = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+        return cls(
+            origin=_origin(request.headers.get("Origin", "")),
+            own_origin=f"{request.scheme}://{request.get_host()}".lower(),
+            ip=ip,
+            ip_hash=ip_hash(ip),
+            user_agent=request.headers.get("User-Agent", ""),
+            simple_body=content_type in SIMPLE_CONTENT_TYPES,
+        )
+
+
+def origin_allowed(visitor: Visitor, assistant: Assistant) -> bool:
+    """May a page on the visitor's origin use this assistant?
+
+    CORS_ALLOWED_ORIGINS bounds which sites may embed the widget at all, server-side too
+    (CORS only keeps a browser from reading an answer, not the request from being made); an
+    assistant's own list narrows it. The chat host's own pages may always; requests without
+    an `Origin` (servers, curl) are not from a page and are limited like any other.
     """
-    allowed = {
-        o.strip().rstrip("/").lower() for o in assistant.allowed_origins or [] if isinstance(o, str)
-    }
-    if origin and allowed and origin not in allowed:
+    origin = visitor.origin
+    if not origin or origin == visitor.own_origin:
+        return True
+    own = {_origin(o) for o in assistant.allowed_origins or [] if isinstance(o, str)}
+    if own and origin not in own:
+        return False
+    if settings.CORS_ALLOW_ALL_ORIGINS:
+        return True
+    return origin in {_origin(o) for o in settings.CORS_ALLOWED_ORIGINS}
+
+
+def origin_check(visitor: Visitor, assistant: Assistant) -> None:
+    if not origin_allowed(visitor, assistant):
         raise OriginNotAllowed()
+
+
+def session_reachable(visitor: Visitor, public_id: str) -> Session:
+    """The session a visitor names, if their page may use its assistant (reads, deletion,
+    feedback: no limit is counted)."""
+    session = selectors.session_get(public_id=public_id)
+    origin_check(visitor, session.assistant)
+    return session
+
+
+async def session_admit(visitor: Visitor, *, assistant_slug: str | None) -> Assistant:
+    """May this visitor start a conversation with this assistant? Returns the assistant."""
+    with _refusals_counted():
+        if visitor.simple_body:
+            raise SimpleRequestRefused()
+        assistant = await db_step(selectors.assistant_get)(slug=assistant_slug)
+        origin_check(visitor, assistant)
+        await limits.hit(limits.SESSIONS_PER_IP, visitor.ip_hash)
+        return assistant
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A turn let through: its conversation, and the lease it holds until it ends."""
+
+    session: Session
+    lease: limits.Lease
+
+
+async def turn_admit(visitor: Visitor, *, public_id: str) -> Admission:
+    """May this visitor start a turn in this conversation? The budget is reserved next, in
+    the turn's own transaction (`budget_reserve`)."""
+    with _refusals_counted():
+        await limits.hit(limits.MESSAGES_PER_IP, visitor.ip_hash)
+        session = await db_step(session_reachable)(visitor, public_id)
+        await limits.hit(limits.MESSAGES_PER_SESSION, str(session.pk))
+        lease = await limits.lease_take(visitor.ip_hash)
+        return Admission(session=session, lease=lease)
+
+
+@contextlib.contextmanager
+def _refusals_counted() -> Iterator[None]:
+    """Count what the gate turns away, by reason (the error's code)."""
+    try:
+        yield
+    except (Refused, OriginNotAllowed, SimpleRequestRefused) as exc:
+        metrics.REFUSED.labels(exc.code).inc()
+        raise

@@ -7,6 +7,9 @@ from django.core.exceptions import ValidationError
 # scheme://host[:port], lower case, nothing after it: what a browser sends as `Origin` (and
 # what django-cors-headers compares, letter for letter).
 ORIGIN = re.compile(r"https?://(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::\d{1,5})?")
+# A rate limit, "count/period": 10/m, 30/h, 5/15m (s, m, h, d), as django-ratelimit writes it.
+RATE = re.compile(r"(\d+)/(\d*)([smhd])")
+_PERIOD_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 STARTER_PROMPTS_MAX = 6
 STARTER_PROMPT_CHARS = 200
 
@@ -28,3 +31,12 @@ def validate_starter_prompts(value) -> None:
         raise ValidationError(f"At most {STARTER_PROMPTS_MAX} starter prompts.")
     if any(len(p) > STARTER_PROMPT_CHARS for p in value):
         raise ValidationError(f"Each starter prompt is at most {STARTER_PROMPT_CHARS} characters.")
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """A rate as (count, window in seconds); ValueError for anything else."""
+    match = RATE.fullmatch(rate.strip())
+    if match is None:
+        raise ValueError(f"{rate!r} is not a rate like 10/m, 30/h or 5/15m")
+    count, multiple, period = match.groups()
+    return int(count), int(multiple or 1) * _PERIOD_SECONDS[period]

@@ -1,12 +1,23 @@
 """Fixtures shared by the whole suite."""
 
+import uuid
+
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 from django.test import Client
 
+from conversations import limits
 from conversations.models import Assistant, Session
 from tests.fakes.openai_server import FakeOpenAI
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits(monkeypatch):
+    """Each test counts from zero: counters in memory are forgotten, and in Redis, which the
+    suite may share with other runs, each test counts under keys of its own."""
+    limits.local_reset()
+    monkeypatch.setattr(limits, "KEY_PREFIX", f"chatkit:test:{uuid.uuid4().hex}:")
 
 
 @pytest.fixture(scope="session")
@@ -65,6 +76,9 @@ def live_server_factory(django_db_setup, django_db_blocker):
     servers = []
 
     def start(**env: str) -> LiveServer:
+        # Rate limits count per client IP, and every test's requests come from 127.0.0.1:
+        # off unless a test turns them on (tests/conversations/test_limits_live.py does).
+        env.setdefault("CHATKIT_RATELIMIT_ENABLED", "false")
         server = LiveServer(**env)
         servers.append(server)
         return server

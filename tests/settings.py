@@ -17,6 +17,9 @@ os.environ.setdefault("CORS_ALLOWED_ORIGINS", "https://shop.example,https://blog
 os.environ["OPENAI_API_KEY"] = os.environ.get("TEST_OPENAI_API_KEY", "")
 os.environ.setdefault("OPENAI_MAX_RETRIES", "0")
 os.environ.setdefault("CHATKIT_DEMO_DELAY", "0")
+# In-process tests run turns on the test database's one connection: the heartbeat thread,
+# which writes from a thread of its own, sleeps through them (live servers set their own).
+os.environ.setdefault("CHATKIT_HEARTBEAT_SECONDS", "3600")
 
 from chatkit.settings import *  # noqa: F403
 

@@ -85,7 +85,7 @@ def test_with_the_documented_flags_forwarded_for_is_left_to_the_product(server, 
     # Run as the README and `make run` run it (--no-proxy-headers), uvicorn does not believe
     # X-Forwarded-For from 127.0.0.1 itself: CHATKIT_TRUSTED_PROXIES (0 here) decides.
     from conversations.models import Session
-    from conversations.services import ip_hash
+    from conversations.policy import ip_hash
 
     response = httpx.post(
         f"{server.url}/api/v1/sessions", json={}, headers={"X-Forwarded-For": "203.0.113.9"}

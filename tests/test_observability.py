@@ -70,7 +70,7 @@ def test_a_reply_abandoned_by_a_dead_process_is_logged_as_it_is_ended(
     abandoned, answered = (record.turn for record in turn_records(caplog))
     assert (abandoned["seq"], abandoned["status"], abandoned["error"]) == (
         left.seq,
-        "error",
+        "interrupted",
         "abandoned",
     )
     assert (answered["seq"], answered["status"]) == (4, "complete")

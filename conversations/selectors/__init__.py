@@ -25,7 +25,6 @@ from conversations.selectors.replies import (
 )
 from conversations.selectors.sessions import (
     PAGE_SIZE,
-    session_for_visitor,
     session_get,
     session_messages_page,
 )
@@ -57,7 +56,6 @@ __all__ = [
     "replies_in_flight",
     "reply_abandoned",
     "reply_streaming",
-    "session_for_visitor",
     "session_get",
     "session_messages_page",
     "session_transcript",

@@ -2,7 +2,6 @@
 
 import re
 
-from conversations import policy
 from conversations.exceptions import SessionNotFound
 from conversations.ids import SESSION_ID
 from conversations.models import Message, Session
@@ -19,13 +18,6 @@ def session_get(*, public_id: str) -> Session:
         return Session.objects.select_related("assistant").get(public_id=public_id)
     except Session.DoesNotExist:
         raise SessionNotFound() from None
-
-
-def session_for_visitor(*, public_id: str, origin: str) -> Session:
-    """The session a visitor names, if the page they are on may use its assistant."""
-    session = session_get(public_id=public_id)
-    policy.origin_check(assistant=session.assistant, origin=origin)
-    return session
 
 
 def session_messages_page(

@@ -2,6 +2,7 @@
 
 - sessions: start a conversation, delete one or many
 - turns: the chat-turn pipeline (open, events, end) for every entry point
+- budgets: tokens reserved and spent of an assistant's daily budget
 - feedback: the visitor's rating of a reply
 - retention: purging conversations idle past the retention period
 """
@@ -15,7 +16,7 @@ from conversations.services.retention import (
 )
 from conversations.services.sessions import (
     DeleteReport,
-    ip_hash,
+    session_create,
     session_delete,
     session_delete_many,
     session_start,
@@ -29,6 +30,7 @@ from conversations.services.turns import (
     turn_events,
     turn_open,
     turn_open_sync,
+    turn_start,
 )
 
 __all__ = [
@@ -38,9 +40,9 @@ __all__ = [
     "PurgeReport",
     "Turn",
     "TurnEvent",
-    "ip_hash",
     "message_feedback_set",
     "message_post",
+    "session_create",
     "session_delete",
     "session_delete_many",
     "session_purge",
@@ -50,4 +52,5 @@ __all__ = [
     "turn_events",
     "turn_open",
     "turn_open_sync",
+    "turn_start",
 ]

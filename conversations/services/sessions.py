@@ -6,42 +6,39 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
-from django.utils.crypto import salted_hmac
 
 from conversations import policy, selectors
+from conversations.db import db_step
 from conversations.exceptions import ReplyInFlight, SessionNotFound
-from conversations.models import Session
+from conversations.models import Assistant, Session
 from conversations.services.turns import one_reply_at_a_time, session_lock
 
 USER_AGENT_CHARS = Session._meta.get_field("user_agent").max_length
 ORIGIN_CHARS = Session._meta.get_field("origin").max_length
 
 
-def ip_hash(ip: str) -> str:
-    """A keyed hash of a client IP (keyed by SECRET_KEY): countable, not reversible."""
-    if not ip:
-        return ""
-    return salted_hmac("chatkit.client-ip", ip, algorithm="sha256").hexdigest()
-
-
-def session_start(
-    *,
-    assistant_slug: str | None,
-    origin: str = "",
-    user_agent: str = "",
-    ip: str = "",
-    metadata: dict[str, Any] | None = None,
+def session_create(
+    *, assistant: Assistant, visitor: policy.Visitor, metadata: dict[str, Any] | None = None
 ) -> Session:
-    """Start a conversation with an active assistant, if the origin may use it."""
-    assistant = selectors.assistant_get(slug=assistant_slug)
-    policy.origin_check(assistant=assistant, origin=origin)
+    """Store a new conversation (its visitor admitted already: `session_start`)."""
     return Session.objects.create(
         assistant=assistant,
-        origin=origin[:ORIGIN_CHARS],
-        user_agent=user_agent[:USER_AGENT_CHARS],
-        ip_hash=ip_hash(ip),
+        origin=visitor.origin[:ORIGIN_CHARS],
+        user_agent=visitor.user_agent[:USER_AGENT_CHARS],
+        ip_hash=visitor.ip_hash,
         metadata=metadata or {},
     )
+
+
+async def session_start(
+    *,
+    visitor: policy.Visitor,
+    assistant_slug: str | None,
+    metadata: dict[str, Any] | None = None,
+) -> Session:
+    """Start a conversation with an active assistant, once the gate has let the visitor in."""
+    assistant = await policy.session_admit(visitor, assistant_slug=assistant_slug)
+    return await db_step(session_create)(assistant=assistant, visitor=visitor, metadata=metadata)
 
 
 def session_delete(*, session: Session) -> None:

@@ -7,15 +7,21 @@
 `turn_events` streams the model's answer. Every way a reply ends goes through `turn_end`
 (or its sync twin): `complete`; `error`, with the partial text kept, when the model fails;
 `interrupted`, the default, when the turn ends with no outcome (its consumer went away, and
-the upstream request was closed first; or it never ran); `error` `abandoned` for a reply a
-dead process left `streaming`. Each database step is a short sync function run through
-`db_step`, so no connection is held while the model writes.
+the upstream request was closed first; or it never ran; or the process writing it is gone:
+error code `abandoned`). Each database step is a short sync function run through `db_step`,
+so no connection is held while the model writes.
+
+`turn_start` is the entry point: the admission gate (conversations.policy) first, then
+`turn_open`, whose transaction reserves the reply's tokens of the assistant's daily budget;
+`turn_end` settles them, releases the visitor's lease and, while this process lives, retries
+a final write that failed.
 """
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -24,11 +30,18 @@ from django.db import transaction
 from django.db.models import Case, F, Max, Value, When
 from django.utils import timezone
 
-from conversations import llm, metrics, selectors
+from conversations import heartbeat, limits, llm, metrics, policy, selectors
 from conversations.aio import see_through
 from conversations.db import db_step
-from conversations.exceptions import ChatKitError, InternalError, ReplyInFlight, SessionNotFound
+from conversations.exceptions import (
+    BudgetExhausted,
+    ChatKitError,
+    InternalError,
+    ReplyInFlight,
+    SessionNotFound,
+)
 from conversations.models import Message, Session
+from conversations.services import budgets
 from conversations.services.model_text import Progress, model_text, stored_values
 from conversations.turn_log import turn_logged
 
@@ -41,6 +54,9 @@ class Turn:
     reply: Message
     request: llm.ReplyRequest | None  # None once the model is no longer to be asked
     assistant: str  # the assistant's slug, for the log and the metrics
+    reservation: budgets.Reservation | None = None  # None in demo mode: nothing is spent
+    # The visitor's, for the concurrent-replies limit.
+    lease: limits.Lease = field(default_factory=lambda: limits.NO_LEASE)
 
 
 @dataclass(frozen=True)
@@ -75,60 +91,111 @@ def one_reply_at_a_time(*, session: Session, now: datetime) -> None:
     if reply is None:
         return
     if not selectors.reply_abandoned(reply, now=now):
-        raise ReplyInFlight()
+        raise ReplyInFlight(retry_after=max(1, round(settings.CHATKIT_HEARTBEAT_SECONDS)))
     question = None  # only read when the log line would show it
     if settings.CHATKIT_LOG_CONTENT:
         question = session.messages.filter(seq=reply.seq - 1).first()
-    turn = Turn(user_message=question, reply=reply, request=None, assistant=session.assistant.slug)
-    turn_end_sync(turn, status=Message.Status.ERROR, error_code="abandoned")
+    assistant = session.assistant
+    turn = Turn(
+        user_message=question,
+        reply=reply,
+        request=None,
+        assistant=assistant.slug,
+        reservation=budgets.reservation_of(reply, assistant),
+    )
+    turn_end_sync(turn, content=reply.content, error_code="abandoned")
 
 
 # --- Opening ---------------------------------------------------------------------------------
 
 
-def turn_open_sync(*, session: Session, content: str) -> Turn:
+def turn_open_sync(
+    *, session: Session, content: str, lease: limits.Lease = limits.NO_LEASE
+) -> Turn:
     """`turn_open`'s database step: store the visitor's message and an empty reply in flight,
-    and gather the model's context. Raises ReplyInFlight, SessionNotFound."""
+    its tokens reserved of the day's budget, and gather the model's context.
+
+    Raises ReplyInFlight, SessionNotFound, BudgetExhausted (and then stores nothing).
+    """
     assistant = session.assistant
-    model = llm.DEMO_MODEL if llm.mode() == "demo" else assistant.model or settings.OPENAI_MODEL
+    demo = llm.mode() == "demo"
+    model = llm.DEMO_MODEL if demo else assistant.model or settings.OPENAI_MODEL
+    owner = heartbeat.beat_now()  # before the reply names this process as its writer
     now = timezone.now()
-    with transaction.atomic():
-        session_lock(
-            session,
-            last_activity_at=now,
-            title=Case(When(title="", then=Value(content[:TITLE_CHARS])), default=F("title")),
-        )
-        # With the row locked, this check and the inserts below cannot interleave with another
-        # turn's; the partial unique index on streaming replies backs it up.
-        one_reply_at_a_time(session=session, now=now)
-        last_seq = session.messages.aggregate(last=Max("seq"))["last"] or 0
-        user_message = Message.objects.create(
-            session=session, seq=last_seq + 1, role=Message.Role.USER, content=content
-        )
-        reply = Message.objects.create(
-            session=session,
-            seq=last_seq + 2,
-            role=Message.Role.ASSISTANT,
-            status=Message.Status.STREAMING,
-            model=model,
-        )
-        history = selectors.turn_context(session=session, up_to=user_message.seq)
+    try:
+        with transaction.atomic():
+            session_lock(
+                session,
+                last_activity_at=now,
+                title=Case(When(title="", then=Value(content[:TITLE_CHARS])), default=F("title")),
+            )
+            # With the row locked, this check and the inserts below cannot interleave with
+            # another turn's; the partial unique index on streaming replies backs it up.
+            one_reply_at_a_time(session=session, now=now)
+            last_seq = session.messages.aggregate(last=Max("seq"))["last"] or 0
+            user_message = Message.objects.create(
+                session=session, seq=last_seq + 1, role=Message.Role.USER, content=content
+            )
+            history = selectors.turn_context(session=session, up_to=user_message.seq)
+            messages = [{"role": "system", "content": assistant.system_prompt}, *history]
+            reservation = None
+            if not demo:  # the demo responder spends nothing
+                reservation = budgets.budget_reserve(
+                    assistant=assistant,
+                    max_tokens=assistant.max_output_tokens,
+                    prompt=budgets.prompt_estimate(messages),
+                    now=now,
+                )
+            reply = Message.objects.create(
+                session=session,
+                seq=last_seq + 2,
+                role=Message.Role.ASSISTANT,
+                status=Message.Status.STREAMING,
+                model=model,
+                owner=owner,
+                reserved_tokens=reservation.tokens if reservation else None,
+            )
+    except BudgetExhausted:
+        budgets.budget_exhausted_report(assistant=assistant, now=now)
+        raise
+    heartbeat.own(reply.pk)
     request = llm.ReplyRequest(
         model=model,
-        messages=[{"role": "system", "content": assistant.system_prompt}, *history],
+        messages=messages,
         temperature=assistant.temperature,
         max_tokens=assistant.max_output_tokens,
     )
-    return Turn(user_message=user_message, reply=reply, request=request, assistant=assistant.slug)
+    return Turn(
+        user_message=user_message,
+        reply=reply,
+        request=request,
+        assistant=assistant.slug,
+        reservation=reservation,
+        lease=lease,
+    )
 
 
-async def turn_open(*, session: Session, content: str) -> Turn:
+async def turn_start(*, visitor: policy.Visitor, public_id: str, content: str) -> Turn:
+    """Every chat entry point's way in: the admission gate, then `turn_open`."""
+    admission = await policy.turn_admit(visitor, public_id=public_id)
+    try:
+        return await turn_open(session=admission.session, content=content, lease=admission.lease)
+    except BaseException:
+        await see_through(admission.lease.release(), "release a refused turn's lease")
+        raise
+
+
+async def turn_open(
+    *, session: Session, content: str, lease: limits.Lease = limits.NO_LEASE
+) -> Turn:
     """Start a turn: store the visitor's message and an empty reply in flight.
 
     Raises ReplyInFlight (409) and the like before anything is answered. Cancelled while the
     database step runs on in its thread, it ends the turn that step may still open.
     """
-    opening = asyncio.ensure_future(db_step(turn_open_sync)(session=session, content=content))
+    opening = asyncio.ensure_future(
+        db_step(turn_open_sync)(session=session, content=content, lease=lease)
+    )
     try:
         return await asyncio.shield(opening)
     except asyncio.CancelledError:
@@ -188,12 +255,14 @@ async def _end_cut_short(turn: Turn, progress: Progress, exc: BaseException) -> 
     await see_through(turn_end(turn, **ending), f"store {what}")
 
 
-async def message_post(*, session: Session, content: str) -> tuple[Message, Message]:
+async def message_post(
+    *, visitor: policy.Visitor, public_id: str, content: str
+) -> tuple[Message, Message]:
     """Run a whole turn and return the visitor's message and the stored reply.
 
     Raises LLMError (after storing the failed reply) when the model fails.
     """
-    turn = await turn_open(session=session, content=content)
+    turn = await turn_start(visitor=visitor, public_id=public_id, content=content)
     async with contextlib.aclosing(turn_events(turn)) as events:
         async for event in events:
             if event.kind == "done":
@@ -218,10 +287,16 @@ def turn_end_sync(
     """
     reply = turn.reply
     values = stored_values(reply, status=status, content=content, **outcome)
-    stored = Message.objects.filter(pk=reply.pk, status=Message.Status.STREAMING).update(**values)
-    # Only once the write went through: a retry after a failed one starts from what it knew.
-    for field, value in values.items():
-        setattr(reply, field, value)
+    with transaction.atomic():
+        stored = Message.objects.filter(pk=reply.pk, status=Message.Status.STREAMING).update(
+            **values
+        )
+        # Only once the write went through: a retry after a failed one starts from what it knew.
+        for name, value in values.items():
+            setattr(reply, name, value)
+        if stored and turn.reservation is not None:
+            budgets.budget_settle(turn.reservation, reply, slug=turn.assistant)
+    heartbeat.disown(reply.pk)
     if stored:
         question = turn.user_message.content if turn.user_message else None
         turn_logged(assistant=turn.assistant, reply=reply, question=question)
@@ -230,5 +305,14 @@ def turn_end_sync(
 
 
 async def turn_end(turn: Turn, **ending: Any) -> Message:
-    """`turn_end_sync` from async code, as one database step."""
-    return await db_step(turn_end_sync)(turn, **ending)
+    """`turn_end_sync` from async code, as one database step; and the visitor's lease is let
+    go. A write that fails (the database went away) is retried by this process, with back-off,
+    until it goes through: the reply's text is not lost, and its conversation is held up
+    only that long."""
+    try:
+        return await db_step(turn_end_sync)(turn, **ending)
+    except Exception:
+        heartbeat.retry_later(turn.reply.pk, functools.partial(turn_end_sync, turn, **ending))
+        raise
+    finally:
+        await turn.lease.release()

@@ -11,7 +11,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from conversations.models import Assistant, Message, Session
-from conversations.services import ip_hash
+from conversations.policy import ip_hash
 from tests.factories import messages_add
 from tests.helpers import post_json
 
@@ -476,7 +476,7 @@ def test_a_reply_abandoned_by_a_dead_process_does_not_block(api, session, settin
 
     assert response.status_code == 201
     stuck.refresh_from_db()
-    assert (stuck.status, stuck.error_code) == ("error", "abandoned")
+    assert (stuck.status, stuck.error_code) == ("interrupted", "abandoned")
 
 
 @pytest.mark.parametrize(

@@ -43,10 +43,14 @@ def test_valid_assistant_settings_pass():
 
 
 def test_origin_check_ignores_junk_stored_outside_the_validators():
-    stored = assistant_build(allowed_origins=[1, "https://shop.example"])
-    policy.origin_check(assistant=stored, origin="https://shop.example")
+    stored = assistant_build(allowed_origins=[1, "https://shop.example", "https://blog.example"])
+    policy.origin_check(visitor_from("https://shop.example"), stored)
     with pytest.raises(OriginNotAllowed):
-        policy.origin_check(assistant=stored, origin="https://other.example")
+        policy.origin_check(visitor_from("https://other.example"), stored)
+
+
+def visitor_from(origin: str) -> policy.Visitor:
+    return policy.Visitor(origin=origin, own_origin="https://chat.example", ip="", ip_hash="")
 
 
 @pytest.mark.parametrize(

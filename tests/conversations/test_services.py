@@ -9,7 +9,7 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 from django.db.backends.signals import connection_created
 
-from conversations import llm, services
+from conversations import llm, policy, services
 from conversations.aio import cleanup_started, cleanups_finished
 from conversations.exceptions import ReplyInFlight, SessionNotFound
 from conversations.models import Message, Session
@@ -18,6 +18,9 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("close_executor_connections"),
 ]
+
+# A caller without an Origin (a server, curl), as the gate sees it.
+SERVER = policy.Visitor(origin="", own_origin="http://testserver", ip="", ip_hash="")
 
 
 @contextlib.contextmanager
@@ -90,7 +93,9 @@ async def statuses(session: Session) -> list[tuple[int, str]]:
 async def test_no_database_connection_is_held_while_the_model_writes(fake_llm, session):
     fake_llm.configure(fault="hang")  # the model never answers until we go away
     with connections_opened() as opened:
-        turn = asyncio.create_task(services.message_post(session=session, content="hello"))
+        turn = asyncio.create_task(
+            services.message_post(visitor=SERVER, public_id=session.public_id, content="hello")
+        )
         assert await asyncio.to_thread(fake_llm.wait_for_requests, 1, 5)
 
     assert opened  # the turn's steps connected...
@@ -103,7 +108,9 @@ async def test_no_database_connection_is_held_while_the_model_writes(fake_llm, s
 
 async def test_a_cancelled_turn_is_stored_as_interrupted(fake_llm, session):
     fake_llm.configure(fault="hang")
-    turn = asyncio.create_task(services.message_post(session=session, content="hello"))
+    turn = asyncio.create_task(
+        services.message_post(visitor=SERVER, public_id=session.public_id, content="hello")
+    )
     assert await asyncio.to_thread(fake_llm.wait_for_requests, 1, 5)
     turn.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -116,7 +123,7 @@ async def test_a_cancelled_turn_is_stored_as_interrupted(fake_llm, session):
 
 async def test_cancelled_before_opening_the_turn_leaves_nothing_in_flight(fake_llm, session):
     with database_step_started() as started, session_locked_elsewhere(session):
-        turn = asyncio.create_task(services.message_post(session=session, content="hello"))
+        turn = asyncio.create_task(services.turn_open(session=session, content="hello"))
         assert await asyncio.to_thread(started.wait, 5)  # the turn's step waits for the lock
         turn.cancel()
         # The step runs once the lock is released, and commits.
@@ -125,13 +132,15 @@ async def test_cancelled_before_opening_the_turn_leaves_nothing_in_flight(fake_l
     await cleanups_finished()  # the clean-up the cancellation left running
 
     assert await statuses(session) == [(1, "complete"), (2, "interrupted")]
-    _, reply = await services.message_post(session=session, content="again")
+    _, reply = await services.message_post(
+        visitor=SERVER, public_id=session.public_id, content="again"
+    )
     assert reply.status == Message.Status.COMPLETE
 
 
 async def test_cancelled_twice_while_opening_the_turn_leaves_nothing_in_flight(fake_llm, session):
     with database_step_started() as started, session_locked_elsewhere(session):
-        turn = asyncio.create_task(services.message_post(session=session, content="hi"))
+        turn = asyncio.create_task(services.turn_open(session=session, content="hi"))
         assert await asyncio.to_thread(started.wait, 5)
         turn.cancel()
         await cleanup_started()  # the task took the cancellation and is cleaning up
@@ -179,7 +188,9 @@ async def test_a_consumer_leaving_mid_reply_keeps_the_partial_text(fake_llm, ses
     assert reply.status == Message.Status.INTERRUPTED
     assert reply.content == "".join(deltas) == "tok0 tok1 tok2 "
     # The conversation takes the next message.
-    _, reply = await services.message_post(session=session, content="again")
+    _, reply = await services.message_post(
+        visitor=SERVER, public_id=session.public_id, content="again"
+    )
     assert (reply.seq, reply.status) == (4, Message.Status.COMPLETE)
 
 
@@ -188,7 +199,7 @@ async def test_a_model_that_never_answers_is_cut_off_at_the_deadline(fake_llm, s
     settings.OPENAI_TIMEOUT = 60  # the deadline, not the read timeout, ends this turn
     fake_llm.configure(fault="hang")
     with pytest.raises(llm.LLMError) as raised:
-        await services.message_post(session=session, content="hello?")
+        await services.message_post(visitor=SERVER, public_id=session.public_id, content="hello?")
     assert raised.value.code == "reply_timeout"
     assert await asyncio.to_thread(fake_llm.wait_for_disconnect, 10)
     assert await statuses(session) == [(1, "complete"), (2, "error")]
@@ -198,7 +209,9 @@ async def test_a_reply_longer_than_allowed_is_cut_off(fake_llm, session, setting
     settings.CHATKIT_REPLY_TIMEOUT = 0.2
     fake_llm.configure(reply_tokens=100, itl=0.05)
     with pytest.raises(llm.LLMError) as raised:
-        await services.message_post(session=session, content="write a novel")
+        await services.message_post(
+            visitor=SERVER, public_id=session.public_id, content="write a novel"
+        )
     assert (raised.value.code, raised.value.status) == ("reply_timeout", 504)
     reply = await Message.objects.aget(session=session, seq=2)
     assert reply.status == Message.Status.ERROR and reply.content.startswith("tok0 ")

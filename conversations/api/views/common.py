@@ -2,7 +2,7 @@
 
 from django.utils import timezone
 
-from conversations import policy, selectors, services
+from conversations import policy, selectors
 from conversations.api import serializers as s
 from conversations.models import Session
 
@@ -19,17 +19,7 @@ def validated(serializer_class, data) -> dict:
 
 def session_for(request, public_id: str) -> Session:
     """The session a request names, if its page may use the session's assistant."""
-    return selectors.session_for_visitor(public_id=public_id, origin=policy.request_origin(request))
-
-
-def session_start(request, *, assistant_slug: str | None, metadata: dict) -> Session:
-    return services.session_start(
-        assistant_slug=assistant_slug,
-        origin=policy.request_origin(request),
-        user_agent=request.headers.get("User-Agent", ""),
-        ip=policy.client_ip(request),
-        metadata=metadata,
-    )
+    return policy.session_reachable(policy.Visitor.of(request), public_id)
 
 
 def session_body(session: Session, *, before: int | None = None, new: bool = False) -> dict:

@@ -2,19 +2,18 @@
 
 from adrf.views import APIView as AsyncAPIView
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from conversations import services
+from conversations import policy, services
 from conversations.api import schema
 from conversations.api import serializers as s
-from conversations.api.views.common import now_iso, session_for, session_start, validated
-from conversations.db import db_step
+from conversations.api.views.common import now_iso, validated
 
 
-class SeedCreateSessionView(APIView):
+class SeedCreateSessionView(AsyncAPIView):
     @schema.seed_create_session
-    def post(self, request):
-        session = session_start(request, assistant_slug=None, metadata={})
+    async def post(self, request):
+        visitor = policy.Visitor.of(request)
+        session = await services.session_start(visitor=visitor, assistant_slug=None)
         return Response({"sessionId": session.public_id, "message": "Session created successfully"})
 
 
@@ -22,8 +21,9 @@ class SeedChatView(AsyncAPIView):
     @schema.seed_chat
     async def post(self, request):
         data = validated(s.SeedChatSerializer, request.data)
-        session = await db_step(session_for)(request, data["sessionId"])
-        _, reply = await services.message_post(session=session, content=data["message"])
+        _, reply = await services.message_post(
+            visitor=policy.Visitor.of(request), public_id=data["sessionId"], content=data["message"]
+        )
         return Response(
-            {"sessionId": session.public_id, "response": reply.content, "timestamp": now_iso()}
+            {"sessionId": data["sessionId"], "response": reply.content, "timestamp": now_iso()}
         )

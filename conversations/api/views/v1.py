@@ -9,12 +9,12 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from conversations import selectors, services
+from conversations import policy, selectors, services
 from conversations.api import schema
 from conversations.api import serializers as s
 from conversations.api.streams import TurnStreamResponse
-from conversations.api.views.common import session_body, session_for, session_start, validated
-from conversations.db import db_step
+from conversations.api.views.common import session_body, session_for, validated
+from conversations.exceptions import SimpleRequestRefused
 
 
 class AssistantConfigView(APIView):
@@ -25,13 +25,16 @@ class AssistantConfigView(APIView):
         return Response(s.AssistantConfigSerializer(config).data)
 
 
-class SessionListView(APIView):
+class SessionListView(AsyncAPIView):
     @schema.sessions_post
-    def post(self, request):
+    async def post(self, request):
         """Start a conversation."""
+        visitor = policy.Visitor.of(request)
+        if visitor.simple_body:  # refused by the gate, before the body is parsed
+            raise SimpleRequestRefused()
         data = validated(s.SessionCreateSerializer, request.data)
-        session = session_start(
-            request, assistant_slug=data.get("assistant"), metadata=data["metadata"]
+        session = await services.session_start(
+            visitor=visitor, assistant_slug=data.get("assistant"), metadata=data["metadata"]
         )
         return Response(session_body(session, new=True), status=status.HTTP_201_CREATED)
 
@@ -58,11 +61,15 @@ class MessageListView(AsyncAPIView):
     async def post(self, request, session_id: str):
         """Send a visitor message and get the assistant's reply, whole or streamed."""
         data = validated(s.MessageCreateSerializer, request.data)
-        session = await db_step(session_for)(request, session_id)
+        visitor = policy.Visitor.of(request)
         if data["stream"]:
-            turn = await services.turn_open(session=session, content=data["content"])
+            turn = await services.turn_start(
+                visitor=visitor, public_id=session_id, content=data["content"]
+            )
             return TurnStreamResponse(turn)
-        user_message, reply = await services.message_post(session=session, content=data["content"])
+        user_message, reply = await services.message_post(
+            visitor=visitor, public_id=session_id, content=data["content"]
+        )
         return Response(
             s.TurnSerializer({"user_message": user_message, "assistant_message": reply}).data,
             status=status.HTTP_201_CREATED,

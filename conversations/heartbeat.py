@@ -1,0 +1,158 @@
+"""This process's sign of life, for the replies it writes.
+
+A reply being written is `streaming` and names its owner, this process's id. While the process
+owns any, one background thread writes one `ProcessHeartbeat` row every
+CHATKIT_HEARTBEAT_SECONDS (one write per process, however many replies). Another process that
+finds a `streaming` reply whose owner has missed three beats knows its writer is gone (a
+killed worker) and ends it, so a conversation is never blocked for longer than that; a reply
+whose owner still beats is never touched, so restarts and rolling deploys cut nothing.
+
+The same thread retries, with back-off, a reply's final write that failed (the database went
+away mid-turn): the reply stays owned, and blocking, only until the write goes through.
+"""
+
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from conversations.models import ProcessHeartbeat
+
+logger = logging.getLogger(__name__)
+
+MISSED_BEATS = 3
+RETRY_FIRST_SECONDS = 0.25
+
+_lock = threading.Lock()
+_wake = threading.Event()
+_state: dict = {"pid": None, "id": "", "beat_at": None, "thread": None}
+_owned: set[int] = set()
+_retries: dict[int, "_Retry"] = {}
+
+
+def process_id() -> str:
+    """This process's id: host, pid and a random part (pids are reused across restarts)."""
+    pid = os.getpid()
+    with _lock:
+        if _state["pid"] != pid:  # first call, or a forked child
+            host = socket.gethostname()[:60]
+            _state.update(pid=pid, id=f"{host}:{pid}:{secrets.token_hex(4)}", beat_at=None)
+            _owned.clear()
+            _retries.clear()
+            _state["thread"] = None
+        return _state["id"]
+
+
+def liveness() -> timedelta:
+    return timedelta(seconds=settings.CHATKIT_HEARTBEAT_SECONDS * MISSED_BEATS)
+
+
+def alive_since(now: datetime) -> datetime:
+    """A process whose last beat is older than this is gone."""
+    return now - liveness()
+
+
+def beat_now() -> str:
+    """Store a beat unless a recent one is stored (call it before creating a reply, outside
+    any transaction, so the reply never names a process that has no heartbeat yet)."""
+    owner = process_id()
+    now = timezone.now()
+    last = _state["beat_at"]
+    if last is None or now - last > timedelta(seconds=settings.CHATKIT_HEARTBEAT_SECONDS / 2):
+        ProcessHeartbeat.objects.update_or_create(process=owner, defaults={"beat_at": now})
+        _state["beat_at"] = now
+    return owner
+
+
+def own(reply_pk: int) -> None:
+    """This process writes this reply now: keep beating until it is `disown`ed."""
+    process_id()
+    with _lock:
+        _owned.add(reply_pk)
+        if _state["thread"] is None:
+            _state["thread"] = threading.Thread(target=_run, name="chatkit-heartbeat", daemon=True)
+            _state["thread"].start()
+
+
+def disown(reply_pk: int) -> None:
+    with _lock:
+        _owned.discard(reply_pk)
+        _retries.pop(reply_pk, None)
+
+
+def owns(reply_pk: int) -> bool:
+    with _lock:
+        return reply_pk in _owned
+
+
+class _Retry:
+    def __init__(self, write: Callable[[], object]):
+        self.write = write
+        self.delay = RETRY_FIRST_SECONDS
+        self.due = time.monotonic()
+
+
+def retry_later(reply_pk: int, write: Callable[[], object]) -> None:
+    """Retry a reply's failed final write, with back-off, until it goes through (or another
+    write of the same reply replaces it: the first one queued is kept, it knew the most)."""
+    with _lock:
+        if reply_pk in _retries or reply_pk not in _owned:
+            return
+        _retries[reply_pk] = _Retry(write)
+    _wake.set()
+
+
+def _run() -> None:
+    interval = settings.CHATKIT_HEARTBEAT_SECONDS
+    next_beat = time.monotonic() + interval
+    while True:
+        with _lock:
+            due = [next_beat, *(retry.due for retry in _retries.values())]
+        _wake.wait(max(0.0, min(due) - time.monotonic()))
+        _wake.clear()
+        try:
+            if time.monotonic() >= next_beat:
+                next_beat = time.monotonic() + interval
+                with _lock:
+                    busy = bool(_owned)
+                if busy:
+                    _beat()
+            _retry_due(cap=interval)
+        finally:
+            connection.close()  # this thread's; back to the pool between beats
+
+
+def _beat() -> None:
+    now = timezone.now()
+    try:
+        ProcessHeartbeat.objects.update_or_create(process=process_id(), defaults={"beat_at": now})
+    except Exception as exc:  # the database is away: the next beat tries again
+        logger.warning("heartbeat not stored: %r", exc)
+    else:
+        _state["beat_at"] = now
+
+
+def _retry_due(*, cap: float) -> None:
+    now = time.monotonic()
+    with _lock:
+        due = [(pk, retry) for pk, retry in _retries.items() if retry.due <= now]
+    for pk, retry in due:
+        try:
+            retry.write()
+        except Exception as exc:
+            retry.delay = min(retry.delay * 2, cap)
+            retry.due = time.monotonic() + retry.delay
+            logger.warning(
+                "a reply's final write failed again (retrying in %.1fs): %r", retry.delay, exc
+            )
+        else:
+            logger.info("a reply's final write went through on a retry")
+            disown(pk)

@@ -1,0 +1,226 @@
+"""Rate limits: atomic counters in the shared cache, and leases on replies being written.
+
+    await limits.hit(limits.MESSAGES_PER_IP, visitor.ip_hash)   # RateLimited when over
+    lease = await limits.lease_take(visitor.ip_hash)             # RateLimited when all taken
+    await lease.release()
+
+With `REDIS_URL` the counters live in Redis, shared by every process, and are spoken to with
+redis-py's asyncio client: no thread per check. Without it they live in this process's
+memory (development, one process: production with several workers refuses to start without
+Redis). Counts are fixed windows, an atomic INCR each, so a burst of N parallel requests
+against a limit of 10 lets exactly 10 through. A lease expires by itself (a killed process
+cannot hold an IP's replies forever).
+
+When Redis is down or slow (CHATKIT_CACHE_TIMEOUT), limits fail open: the visitor is served,
+and one warning a minute says the limits are not counting.
+"""
+
+import asyncio
+import logging
+import math
+import secrets
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from django.conf import settings
+from redis.exceptions import RedisError
+
+from conversations.exceptions import RateLimited
+from conversations.validators import parse_rate
+
+logger = logging.getLogger(__name__)
+
+KEY_PREFIX = "chatkit:rl:"
+# A reply ends within CHATKIT_REPLY_TIMEOUT; its lease outlives that only if its process died.
+LEASE_MARGIN_SECONDS = 60
+WARNING_INTERVAL_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A named rate limit whose rate is a setting (read at each check: tests override it)."""
+
+    name: str
+    setting: str
+
+    def rate(self) -> tuple[int, int]:
+        return parse_rate(getattr(settings, self.setting))
+
+
+SESSIONS_PER_IP = Limit("sessions-ip", "CHATKIT_RATELIMIT_SESSIONS_PER_IP")
+MESSAGES_PER_SESSION = Limit("messages-session", "CHATKIT_RATELIMIT_MESSAGES_PER_SESSION")
+MESSAGES_PER_IP = Limit("messages-ip", "CHATKIT_RATELIMIT_MESSAGES_PER_IP")
+STREAMS = "streams-ip"
+
+
+async def hit(limit: Limit, ident: str) -> None:
+    """Count one request of `ident` (a keyed hash) against `limit`; RateLimited when over."""
+    if not settings.CHATKIT_RATELIMIT_ENABLED or not ident:
+        return
+    allowed, window = limit.rate()
+    now = time.time()
+    index = int(now // window)
+    key = f"{KEY_PREFIX}{limit.name}:{window}:{index}:{ident}"
+    try:
+        count = await _store().incr(key, ttl=window)
+    except _UNAVAILABLE as exc:
+        _warn_unavailable(exc)
+        return
+    if count > allowed:
+        raise RateLimited(retry_after=max(1, math.ceil((index + 1) * window - now)))
+
+
+@dataclass
+class Lease:
+    """One reply being written, for the concurrent-replies limit; `release()` is idempotent."""
+
+    key: str
+    member: str
+    released: bool = False
+
+    async def release(self) -> None:
+        if self.released:
+            return
+        self.released = True
+        try:
+            await _store().lease_drop(self.key, self.member)
+        except _UNAVAILABLE as exc:
+            _warn_unavailable(exc)  # it expires on its own
+
+
+NO_LEASE = Lease(key="", member="", released=True)
+
+
+async def lease_take(ident: str) -> Lease:
+    """Take one of `ident`'s CHATKIT_RATELIMIT_STREAMS_PER_IP leases; RateLimited when none
+    is free (Retry-After: a reply usually ends within a few seconds)."""
+    if not settings.CHATKIT_RATELIMIT_ENABLED or not ident:
+        return NO_LEASE
+    key = f"{KEY_PREFIX}{STREAMS}:{ident}"
+    member = secrets.token_hex(8)
+    ttl = settings.CHATKIT_REPLY_TIMEOUT + LEASE_MARGIN_SECONDS
+    try:
+        taken = await _store().lease_take(
+            key, member, limit=settings.CHATKIT_RATELIMIT_STREAMS_PER_IP, ttl=ttl
+        )
+    except _UNAVAILABLE as exc:
+        _warn_unavailable(exc)
+        return NO_LEASE
+    if not taken:
+        raise RateLimited(
+            retry_after=5,
+            message="Too many replies are being written for you at once; wait for one to end.",
+        )
+    return Lease(key=key, member=member)
+
+
+# --- Where counters live -------------------------------------------------------------------
+
+_UNAVAILABLE = (RedisError, OSError, TimeoutError)
+_last_warning = 0.0
+
+
+def _warn_unavailable(exc: BaseException) -> None:
+    global _last_warning
+    now = time.monotonic()
+    if now - _last_warning >= WARNING_INTERVAL_SECONDS:
+        _last_warning = now
+        logger.warning("rate limits are not counting (the cache does not answer): %r", exc)
+
+
+class _RedisStore:
+    # Leases: a sorted set per IP, members scored by their expiry. Taking one drops the
+    # expired ones and adds a member only while fewer than the limit remain, in one step.
+    _TAKE = """
+    redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+    if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+    redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
+    redis.call('EXPIRE', KEYS[1], ARGV[5])
+    return 1
+    """
+
+    def __init__(self, url: str, timeout: float):
+        self.client = aioredis.Redis.from_url(
+            url, socket_connect_timeout=timeout, socket_timeout=timeout
+        )
+        self.take_script = self.client.register_script(self._TAKE)
+
+    async def incr(self, key: str, *, ttl: int) -> int:
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, ttl, nx=True)
+            count, _ = await pipe.execute()
+        return int(count)
+
+    async def lease_take(self, key: str, member: str, *, limit: int, ttl: float) -> bool:
+        now = time.time()
+        args = [now, limit, now + ttl, member, math.ceil(ttl)]
+        return bool(await self.take_script(keys=[key], args=args))
+
+    async def lease_drop(self, key: str, member: str) -> None:
+        await self.client.zrem(key, member)
+
+
+class _LocalStore:
+    """The same in this process's memory, for development and single-process servers."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.counts: dict[str, tuple[int, float]] = {}
+        self.leases: dict[str, dict[str, float]] = {}
+
+    async def incr(self, key: str, *, ttl: int) -> int:
+        now = time.monotonic()
+        with self.lock:
+            if len(self.counts) > 10_000:
+                self.counts = {k: v for k, v in self.counts.items() if v[1] > now}
+            count, expires = self.counts.get(key, (0, now + ttl))
+            if expires <= now:
+                count, expires = 0, now + ttl
+            self.counts[key] = (count + 1, expires)
+            return count + 1
+
+    async def lease_take(self, key: str, member: str, *, limit: int, ttl: float) -> bool:
+        now = time.monotonic()
+        with self.lock:
+            held = {m: e for m, e in self.leases.get(key, {}).items() if e > now}
+            if len(held) >= limit:
+                self.leases[key] = held
+                return False
+            held[member] = now + ttl
+            self.leases[key] = held
+            return True
+
+    async def lease_drop(self, key: str, member: str) -> None:
+        with self.lock:
+            held = self.leases.get(key, {})
+            held.pop(member, None)
+            if not held:
+                self.leases.pop(key, None)
+
+
+_local = _LocalStore()
+# One Redis client per event loop: its connections are bound to the loop that opened them.
+_redis_stores: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _store() -> _RedisStore | _LocalStore:
+    url = settings.REDIS_URL
+    if not url:
+        return _local
+    loop = asyncio.get_running_loop()
+    config = (url, settings.CHATKIT_CACHE_TIMEOUT)
+    cached = _redis_stores.get(loop)
+    if cached is None or cached[0] != config:
+        cached = (config, _RedisStore(url, settings.CHATKIT_CACHE_TIMEOUT))
+        _redis_stores[loop] = cached
+    return cached[1]
+
+
+def local_reset() -> None:
+    """Forget every count kept in this process (tests; a Redis store is left alone)."""
+    global _local
+    _local = _LocalStore()
