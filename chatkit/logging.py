@@ -3,6 +3,8 @@
 import json
 import logging
 import re
+import traceback
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from chatkit.routes import V1_SESSIONS
@@ -60,6 +62,53 @@ class RedactSessionIds(logging.Filter):
         if redacted != message:
             record.msg, record.args = redacted, None
         return True
+
+
+# What could end a line or drive a terminal: C0 controls (the tab too: it can push text out
+# of sight, and one record a line has no use for it), DEL, C1 controls (NEL ends a line for
+# some readers), and Unicode's line and paragraph separators.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_controls(text: str) -> str:
+    """The text with its control characters written as visible escapes (\\n, \\x1b, \\u2028)."""
+    return _CONTROL.sub(lambda control: control[0].encode("unicode_escape").decode(), text)
+
+
+class TextFormatter(logging.Formatter):
+    """The text format: one line a record, whatever a message or its arguments hold, so that
+    nothing logged can forge a line or send a terminal escape sequence."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info:
+            record.exc_text = None  # another handler's formatter may have cached it unescaped
+        return super().format(record)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        return escape_controls(super().formatMessage(record))
+
+    def formatException(self, ei) -> str:  # noqa: N802 (logging's name)
+        """Python's traceback, its lines as Python writes them from the code; what each
+        exception says (message, notes, a SyntaxError's quoted source) is one escaped line."""
+        top = traceback.TracebackException(*ei, compact=True)
+        pending = [top]
+        while pending:
+            exception = pending.pop()
+            exception.format_exception_only = _one_line(exception.format_exception_only)
+            related = (exception.__cause__, exception.__context__, *(exception.exceptions or ()))
+            pending += [other for other in related if other is not None]
+        return "".join(top.format()).removesuffix("\n")
+
+
+def _one_line(format_exception_only: Callable[..., Iterator[str]]) -> Callable[..., Iterator[str]]:
+    """`TracebackException.format_exception_only`, all it yields on one escaped line (it
+    yields a note line by line, and the message too on newer Pythons)."""
+
+    def escaped(**kwargs) -> Iterator[str]:
+        said = "".join(format_exception_only(**kwargs)).removesuffix("\n")
+        yield escape_controls(said) + "\n"
+
+    return escaped
 
 
 class JsonFormatter(logging.Formatter):

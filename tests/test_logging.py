@@ -119,3 +119,45 @@ def test_what_a_visitor_writes_cannot_forge_a_log_line(api, session, fake_llm, s
     [line] = lines_with("turn ended", text_log)
     assert f'question="see %0a{FORGED} %1b[2J %00 <id>"' in line
     assert not RAW_CONTROL.search(text_log.getvalue())
+
+
+def test_control_characters_in_content_are_escaped(api, session, fake_llm, settings, text_log):
+    settings.CHATKIT_LOG_CONTENT = True
+    fake_llm.configure(reply="One\u2028two\x85three\x7f")
+    path = f"/api/v1/sessions/{session.public_id}/messages"
+    assert post_json(api, path, {"content": "Hi\u2029there\x9b"}).status_code == 201
+
+    [line] = lines_with("turn ended", text_log)
+    assert 'question="Hi\\u2029there\\x9b"' in line
+    assert 'reply="One\\u2028two\\x85three\\x7f"' in line
+    assert not RAW_CONTROL.search(text_log.getvalue())
+
+
+def test_every_part_of_a_record_is_escaped_in_the_text_format(text_log):
+    logger = logging.getLogger("chatkit.tests\x1b[8m")
+    logger.warning("one\n%s", "two\r\tthree\x00\x1b[2J\x7f\x85\u2028\u2029")
+
+    [line] = text_log.getvalue().splitlines()
+    assert line.endswith(
+        " WARNING chatkit.tests\\x1b[8m: one\\ntwo\\r\\tthree\\x00\\x1b[2J\\x7f\\x85\\u2028\\u2029"
+    )
+
+
+def test_an_exception_keeps_its_traceback_but_cannot_forge_a_line(text_log):
+    try:
+        try:
+            raise ValueError(f"inner\n{FORGED}")
+        except ValueError as error:
+            raise RuntimeError(f"outer\r\n{FORGED}\x1b[2J") from error
+    except RuntimeError:
+        logging.getLogger("chatkit.tests").exception("it failed")
+
+    lines = text_log.getvalue().split("\n")
+    assert lines[0].endswith(" ERROR chatkit.tests: it failed")
+    assert lines[1] == "Traceback (most recent call last):"
+    assert lines[2].startswith('  File "')
+    assert f"ValueError: inner\\n{FORGED}" in lines
+    assert "The above exception was the direct cause of the following exception:" in lines
+    assert f"RuntimeError: outer\\r\\n{FORGED}\\x1b[2J" in lines
+    assert not any(line.startswith(FORGED) for line in lines)
+    assert not RAW_CONTROL.search(text_log.getvalue())
