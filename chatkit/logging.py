@@ -3,36 +3,53 @@
 import json
 import logging
 import re
+import traceback
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from urllib.parse import unquote
 
-from chatkit.routes import SESSION_ID_IN_PATH
-from conversations.ids import SESSION_ID_LENGTH, URLSAFE
+from chatkit.routes import V1_SESSIONS
+from conversations.ids import SESSION_ID, SESSION_ID_LENGTH, URLSAFE
 
-# A session id anywhere else than a path, e.g. one that staff searched the admin for: an id's
-# length of URL-safe characters, standing on their own.
-_SESSION_ID = re.compile(rf"(?<![{URLSAFE}])[{URLSAFE}]{{{SESSION_ID_LENGTH}}}(?![{URLSAFE}])")
-# Search terms in URLs (the admin's ?q=, also inside ?next= and ?_changelist_filters=).
-_SEARCH_QUERY = re.compile(r"([?&=]q=)[^&\s\"]*")
+# Redaction masks what it finds in the line as it was written and never decodes it: a
+# decoded line would let `%0a` in a URL start a line of the attacker's own.
 
 
-def _decoded(text: str) -> str:
-    """The text with percent-escapes undone, however many times a URL was nested."""
-    for _ in range(3):
-        once = unquote(text)
-        if once == text:
-            break
-        text = once
-    return text
+def _escaped(char: str) -> str:
+    """A pattern for the character percent-escaped, however many times its URL was nested
+    (`/` as `%2F`, `%252F`, `%25252F`)."""
+    return rf"%(?:25)*(?i:{ord(char):02X})"
+
+
+def _char(char: str) -> str:
+    """A pattern for the character as it is, or percent-escaped."""
+    return rf"(?:{re.escape(char)}|{_escaped(char)})"
+
+
+# Where a session id stands in a logged URL, also one nested in another's query (`?next=`).
+_SESSION_ID_IN_PATH = re.compile(
+    rf"({_char('/')}{V1_SESSIONS.rsplit('/', 1)[-1]}{_char('/')}){SESSION_ID}"
+)
+# A session id anywhere else, e.g. one that staff searched the admin for: an id's length of
+# URL-safe characters standing on their own. A percent-escape just before it is a boundary
+# too (`q%3D<id>`), though its hex digits are URL-safe characters.
+_AFTER_ESCAPE = "|".join(rf"(?<=%{'25' * depth}[0-9A-Fa-f]{{2}})" for depth in range(3))
+_SESSION_ID = re.compile(
+    rf"(?:(?<![{URLSAFE}])|{_AFTER_ESCAPE})[{URLSAFE}]{{{SESSION_ID_LENGTH}}}(?![{URLSAFE}])"
+)
+# Search terms in URLs (the admin's ?q=, also inside ?next= and ?_changelist_filters=), up
+# to the next parameter, escaped or not.
+_SEARCH_QUERY = re.compile(
+    rf"((?:{_char('?')}|{_char('&')}|{_char('=')})q{_char('=')})"
+    rf"(?:(?!{_escaped('&')})[^&\s\"])*"
+)
 
 
 def redact(text: str) -> str:
-    """The text without session ids or URL search terms (decoded, if that was needed)."""
-    plain = _decoded(text)
-    redacted = SESSION_ID_IN_PATH.sub(r"\1<id>", plain)
-    redacted = _SEARCH_QUERY.sub(r"\1<redacted>", redacted)
-    redacted = _SESSION_ID.sub("<id>", redacted)
-    return text if redacted == plain else redacted
+    """The text with session ids and URL search terms masked where they stand, however
+    deep a URL nested them; every other character stays as it was."""
+    text = _SESSION_ID_IN_PATH.sub(r"\1<id>", text)
+    text = _SEARCH_QUERY.sub(r"\1<redacted>", text)
+    return _SESSION_ID.sub("<id>", text)
 
 
 class RedactSessionIds(logging.Filter):
@@ -45,6 +62,53 @@ class RedactSessionIds(logging.Filter):
         if redacted != message:
             record.msg, record.args = redacted, None
         return True
+
+
+# What could end a line or drive a terminal: C0 controls (the tab too: it can push text out
+# of sight, and one record a line has no use for it), DEL, C1 controls (NEL ends a line for
+# some readers), and Unicode's line and paragraph separators.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_controls(text: str) -> str:
+    """The text with its control characters written as visible escapes (\\n, \\x1b, \\u2028)."""
+    return _CONTROL.sub(lambda control: control[0].encode("unicode_escape").decode(), text)
+
+
+class TextFormatter(logging.Formatter):
+    """The text format: one line a record, whatever a message or its arguments hold, so that
+    nothing logged can forge a line or send a terminal escape sequence."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info:
+            record.exc_text = None  # another handler's formatter may have cached it unescaped
+        return super().format(record)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        return escape_controls(super().formatMessage(record))
+
+    def formatException(self, ei) -> str:  # noqa: N802 (logging's name)
+        """Python's traceback, its lines as Python writes them from the code; what each
+        exception says (message, notes, a SyntaxError's quoted source) is one escaped line."""
+        top = traceback.TracebackException(*ei, compact=True)
+        pending = [top]
+        while pending:
+            exception = pending.pop()
+            exception.format_exception_only = _one_line(exception.format_exception_only)
+            related = (exception.__cause__, exception.__context__, *(exception.exceptions or ()))
+            pending += [other for other in related if other is not None]
+        return "".join(top.format()).removesuffix("\n")
+
+
+def _one_line(format_exception_only: Callable[..., Iterator[str]]) -> Callable[..., Iterator[str]]:
+    """`TracebackException.format_exception_only`, all it yields on one escaped line (it
+    yields a note line by line, and the message too on newer Pythons)."""
+
+    def escaped(**kwargs) -> Iterator[str]:
+        said = "".join(format_exception_only(**kwargs)).removesuffix("\n")
+        yield escape_controls(said) + "\n"
+
+    return escaped
 
 
 class JsonFormatter(logging.Formatter):

@@ -9,8 +9,6 @@ This module imports nothing of Django's, so that settings can read it.
 
 import re
 
-from conversations.ids import SESSION_ID
-
 DEMO = ""
 HEALTH = "health"
 HEALTH_READY = "health/ready"
@@ -37,8 +35,6 @@ SEED_PATHS = frozenset({"/" + SEED_CHAT, "/" + SEED_CREATE_SESSION})
 CHAT_PATH = re.compile(
     "^/(?:" + re.escape(SEED_CHAT) + "|" + V1_MESSAGES.replace("<str:session_id>", "[^/]+") + ")$"
 )
-# Where a session id stands in a logged URL (the visitor's secret: it is masked).
-SESSION_ID_IN_PATH = re.compile(rf"(/{V1_SESSIONS.split('/')[-1]}/){SESSION_ID}")
 # CORS headers for the API only; probes exempt from the HTTPS redirect (plain HTTP inside
 # the cluster). These are for settings, which match paths without their leading slash.
 CORS_URLS_REGEX = rf"^/{API}/.*$"

@@ -339,7 +339,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {"redact_session_ids": {"()": "chatkit.logging.RedactSessionIds"}},
     "formatters": {
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "text": {
+            "class": "chatkit.logging.TextFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s: %(message)s",
+        },
         "json": {"()": "chatkit.logging.JsonFormatter"},
     },
     "handlers": {
