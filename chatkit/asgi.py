@@ -27,7 +27,7 @@ class ChatKitASGIHandler(ASGIHandler):
     """
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or not _is_chat(_app_path(scope)):
+        if scope["type"] != "http" or not _is_chat(routes.app_path(scope)):
             await super().__call__(scope, receive, send)
             return
         streams = []
@@ -46,16 +46,13 @@ def _is_chat(path: str) -> bool:
     return routes.CHAT_PATH.match(path) is not None
 
 
-def _app_path(scope) -> str:
-    # Under `uvicorn --root-path /chat`, paths arrive with the prefix; Django strips it too.
-    path, root = scope["path"], scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root) else path
-
-
 django.setup(set_prefix=False)
-application = ChatKitASGIHandler()
 
-from conversations import metrics  # noqa: E402 (these need the settings loaded)
+from chatkit.bodies import BodyLimit  # noqa: E402 (these need the settings loaded)
+from conversations import metrics  # noqa: E402
 from conversations.api.streams import opened_streams  # noqa: E402
+
+# Bodies over their route's cap are refused before Django would spool them to disk.
+application = BodyLimit(ChatKitASGIHandler())
 
 metrics.forget_dead_processes()  # of workers that ran before this one, in a shared directory

@@ -44,3 +44,10 @@ SECURE_REDIRECT_EXEMPT = [rf"^{HEALTH}(/|$)", rf"^{METRICS}$"]
 def is_json_path(path: str) -> bool:
     """Paths whose every answer is JSON, errors included: the API's and the probes'."""
     return path.startswith(f"/{API}/") or path == f"/{HEALTH}" or path.startswith(f"/{HEALTH}/")
+
+
+def app_path(scope: dict) -> str:
+    """An ASGI request's route: its path without the prefix the app is mounted under."""
+    # Under `uvicorn --root-path /chat`, paths arrive with the prefix; Django strips it too.
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path

@@ -8,6 +8,7 @@ process at start-up instead of running half-configured.
 from pathlib import Path
 
 import environ
+from django.conf import global_settings
 from django.core.exceptions import ImproperlyConfigured
 
 from chatkit import routes
@@ -52,7 +53,6 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "chatkit.middleware.StaticFilesMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "conversations.api.middleware.RequireContentLengthMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -218,7 +218,17 @@ OPENAI_FIRST_TOKEN_TIMEOUT = env.float("OPENAI_FIRST_TOKEN_TIMEOUT", default=30.
 # --- ChatKit --------------------------------------------------------------------------------
 
 CHATKIT_MAX_MESSAGE_CHARS = env.int("CHATKIT_MAX_MESSAGE_CHARS", default=1000)
+# Request bodies over these are refused before they are read (chatkit/bodies.py): the API's
+# and the probes', and every other route's (the admin's forms, the demo page).
 CHATKIT_MAX_BODY_BYTES = env.int("CHATKIT_MAX_BODY_BYTES", default=64 * 1024)
+CHATKIT_ADMIN_MAX_BODY_BYTES = env.int("CHATKIT_ADMIN_MAX_BODY_BYTES", default=1024 * 1024)
+for _name in ("CHATKIT_MAX_BODY_BYTES", "CHATKIT_ADMIN_MAX_BODY_BYTES"):
+    # Past FILE_UPLOAD_MAX_MEMORY_SIZE, Django would spool an accepted body to disk.
+    if not 0 < globals()[_name] < global_settings.FILE_UPLOAD_MAX_MEMORY_SIZE:
+        raise ImproperlyConfigured(
+            f"{_name} must be a positive number below FILE_UPLOAD_MAX_MEMORY_SIZE "
+            f"({global_settings.FILE_UPLOAD_MAX_MEMORY_SIZE} bytes)."
+        )
 # How many proxies in front of us append to X-Forwarded-For; 0 trusts none of it.
 CHATKIT_TRUSTED_PROXIES = env.int("CHATKIT_TRUSTED_PROXIES", default=0)
 # A reply still "streaming" after this long belongs to a process that died.

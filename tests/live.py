@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -106,6 +107,15 @@ class LiveServer:
         for fd in Path(f"/proc/{self.process.pid}/fd").iterdir():
             with contextlib.suppress(OSError):  # closed meanwhile
                 count += os.readlink(fd) == path
+        return count
+
+    def temp_files(self) -> int:
+        """How many temporary files the server holds open (unlinked ones, as Python makes)."""
+        count, temp_dir = 0, tempfile.gettempdir() + "/"
+        for fd in Path(f"/proc/{self.process.pid}/fd").iterdir():
+            with contextlib.suppress(OSError):  # closed meanwhile
+                target = os.readlink(fd)
+                count += target.startswith(temp_dir) and target.endswith(" (deleted)")
         return count
 
     def stop(self) -> None:

@@ -72,15 +72,6 @@ def test_one_reply_in_flight_holds_across_processes(
     assert [m["status"] for m in statuses] == ["complete", "interrupted", "complete", "complete"]
 
 
-def test_a_chunked_body_without_length_is_411(server, default_assistant):
-    sock = raw_post(
-        server.port, "/api/v1/sessions", b"2\r\n{}\r\n0\r\n\r\n", "Transfer-Encoding: chunked\r\n"
-    )
-    with sock, sock.makefile("rb") as answer:
-        status_line = answer.readline().decode()
-    assert status_line.split()[1] == "411"
-
-
 def test_with_the_documented_flags_forwarded_for_is_left_to_the_product(server, default_assistant):
     # Run as the README and `make run` run it (--no-proxy-headers), uvicorn does not believe
     # X-Forwarded-For from 127.0.0.1 itself: CHATKIT_TRUSTED_PROXIES (0 here) decides.

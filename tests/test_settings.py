@@ -74,6 +74,16 @@ def test_durations_and_sizes_must_be_positive(setting):
     assert f"{setting} must be a positive number" in result.stderr
 
 
+@pytest.mark.parametrize("setting", ["CHATKIT_MAX_BODY_BYTES", "CHATKIT_ADMIN_MAX_BODY_BYTES"])
+@pytest.mark.parametrize("value", ["0", "2621440"])  # 2621440: Django would spool it to disk
+def test_body_caps_must_be_positive_and_kept_in_memory(setting, value):
+    result = run_django("import django; django.setup()", **PRODUCTION, **{setting: value})
+    assert result.returncode != 0
+    assert f"{setting} must be a positive number below FILE_UPLOAD_MAX_MEMORY_SIZE" in (
+        result.stderr
+    )
+
+
 def test_an_unknown_log_format_is_refused():
     result = run_django("import django; django.setup()", **PRODUCTION, LOG_FORMAT="xml")
     assert result.returncode != 0

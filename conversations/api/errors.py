@@ -37,11 +37,15 @@ def error_response(
     """The error body for this request's route: the seed's shape or v1's."""
     # path_info: the route, without the prefix the app may be mounted under.
     path = request.path_info if request is not None else ""
-    if path in routes.SEED_PATHS:
-        body = {"error": message}
-    else:
-        body = {"error": {"code": code, "message": message, **extra}}
+    body = error_body(path, code=code, message=message, **extra)
     return JsonResponse(body, status=status, headers=headers)
+
+
+def error_body(path: str, *, code: str, message: str, **extra) -> dict:
+    """The error's JSON for a route (without the prefix): the seed's shape or v1's."""
+    if path in routes.SEED_PATHS:
+        return {"error": message}
+    return {"error": {"code": code, "message": message, **extra}}
 
 
 def _first_message(detail) -> str:

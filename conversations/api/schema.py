@@ -16,7 +16,7 @@ from rest_framework import serializers
 
 from conversations.api import serializers as s
 
-ERRORS = {code: s.ErrorSerializer for code in (400, 403, 404, 409, 411, 413, 415, 502, 503, 504)}
+ERRORS = {code: s.ErrorSerializer for code in (400, 403, 404, 409, 413, 415, 502, 503, 504)}
 
 STREAM_DESCRIPTION = """\
 With `"stream": true` the reply comes as Server-Sent Events, one JSON object per `data:` line:
