@@ -187,6 +187,9 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI from the sidecar package: served locally, nothing from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No badge from swagger.io's online validator: it would send it the schema's URL (and is
+    # an image from elsewhere, which the CSP refuses).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "REDOC_DIST": "SIDECAR",
 }
 
