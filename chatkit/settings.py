@@ -8,6 +8,7 @@ process at start-up instead of running half-configured.
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from chatkit import routes
@@ -50,6 +51,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "chatkit.middleware.ContentSecurityPolicyMiddleware",
     "chatkit.middleware.StaticFilesMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "conversations.api.middleware.RequireContentLengthMiddleware",
@@ -244,6 +246,20 @@ CHATKIT_RETENTION_DAYS = env.int("CHATKIT_RETENTION_DAYS", default=30)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
+# django-csp's format, set on HTML pages only (chatkit.middleware): the demo, the admin, the
+# API docs. Nothing inline, nothing from elsewhere; views add to it with django-csp's
+# decorators (the demo page does).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "frame-ancestors": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+    }
+}
 if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 if not DEBUG:
