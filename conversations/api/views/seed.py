@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 from conversations import services
 from conversations.api import schema
 from conversations.api import serializers as s
-from conversations.api.views.common import now_iso, session_for, session_start, validated
+from conversations.api.views.common import NO_STORE, now_iso, session_for, session_start, validated
 from conversations.db import db_step
 
 
@@ -25,5 +25,6 @@ class SeedChatView(AsyncAPIView):
         session = await db_step(session_for)(request, data["sessionId"])
         _, reply = await services.message_post(session=session, content=data["message"])
         return Response(
-            {"sessionId": session.public_id, "response": reply.content, "timestamp": now_iso()}
+            {"sessionId": session.public_id, "response": reply.content, "timestamp": now_iso()},
+            headers=NO_STORE,
         )
