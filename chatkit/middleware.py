@@ -4,6 +4,9 @@ from collections.abc import AsyncIterator
 from typing import BinaryIO
 
 from asgiref.sync import markcoroutinefunction, sync_to_async
+from csp.constants import HEADER as CSP
+from csp.utils import build_policy
+from django.conf import settings
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 
@@ -42,3 +45,52 @@ class StaticFilesMiddleware(WhiteNoiseMiddleware):
         response = self.serve(static_file, request)
         response.streaming_content = _read_chunks(response.file_to_stream)
         return response
+
+
+class ContentSecurityPolicyMiddleware:
+    """django-csp's policy (`CONTENT_SECURITY_POLICY`) on every HTML page, as an async middleware.
+
+    django-csp's own CSPMiddleware is sync-only: under ASGI every request, a chat turn too,
+    would pass through a thread for it. A policy only means something to a document, so the
+    API's JSON goes through untouched. The header is built once; a view decorated with
+    django-csp's `csp`, `csp_update`, `csp_replace` or `csp_exempt` gets its own. Of
+    django-csp's settings only `DIRECTIVES` is read: no nonces (nothing we serve is inline),
+    no report-only policy, no `EXCLUDE_URL_PREFIXES`.
+    """
+
+    sync_capable = False
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.policy = build_policy()
+        markcoroutinefunction(self)
+
+    async def __call__(self, request):
+        response = await self.get_response(request)
+        if (
+            CSP in response
+            or not response.get("Content-Type", "").startswith("text/html")
+            or getattr(response, "_csp_exempt", False)
+            # Django's debug pages style themselves inline; django-csp leaves them alone too.
+            or (settings.DEBUG and response.status_code in (404, 500))
+        ):
+            return response
+        policy = self._policy_of_view(response)
+        if policy is None:
+            policy = self.policy
+        if policy:
+            response[CSP] = policy
+        return response
+
+    @staticmethod
+    def _policy_of_view(response) -> str | None:
+        # Where django-csp's view decorators leave their parts (its middleware reads them so).
+        parts = {
+            "config": getattr(response, "_csp_config", None),
+            "update": getattr(response, "_csp_update", None),
+            "replace": getattr(response, "_csp_replace", None),
+        }
+        if all(part is None for part in parts.values()):
+            return None
+        return build_policy(**parts)

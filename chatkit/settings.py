@@ -8,6 +8,7 @@ process at start-up instead of running half-configured.
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.conf import global_settings
 from django.core.exceptions import ImproperlyConfigured
 
@@ -51,6 +52,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "chatkit.middleware.ContentSecurityPolicyMiddleware",
     "chatkit.middleware.StaticFilesMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -193,6 +195,9 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI from the sidecar package: served locally, nothing from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No badge from swagger.io's online validator: it would send it the schema's URL (and is
+    # an image from elsewhere, which the CSP refuses).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "REDOC_DIST": "SIDECAR",
 }
 
@@ -294,6 +299,20 @@ if CHATKIT_RATELIMIT_STREAMS_PER_IP < 1:
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
+# django-csp's format, set on HTML pages only (chatkit.middleware): the demo, the admin, the
+# API docs. Nothing inline, nothing from elsewhere; views add to it with django-csp's
+# decorators (the demo page does).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "frame-ancestors": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+    }
+}
 if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 if not DEBUG:

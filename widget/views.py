@@ -2,6 +2,8 @@
 
 from urllib.parse import urljoin
 
+from csp.constants import NONE, SELF
+from csp.decorators import csp_update
 from django.conf import settings
 from django.shortcuts import render
 from django.utils.html import format_html
@@ -10,13 +12,11 @@ from django.utils.text import slugify
 # The widget's stable URL: customers paste it once, so it is never the hashed static name.
 WIDGET_PATH = "widget/chatkit.js"
 
-# The demo page under the strict policy the widget is built for: nothing inline, nothing
-# from elsewhere; the widget's styles are a constructed stylesheet, which this allows.
-DEMO_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-    "frame-ancestors 'none'"
-)
+# The demo page is under the site's strict policy (settings.CONTENT_SECURITY_POLICY), the one
+# the widget is built for: nothing inline, nothing from elsewhere; the widget's styles are a
+# constructed stylesheet, which it allows. The page also names what a customer's policy must
+# say for the widget's API calls (connect-src, same-origin here), and allows no plugins.
+DEMO_CSP = {"connect-src": [SELF], "object-src": [NONE]}
 
 
 def widget_url(request) -> str:
@@ -36,12 +36,13 @@ def embed_snippet(*, src: str, assistant: str, inline: bool) -> str:
     return format_html('<script src="{}" data-assistant="{}" async></script>', src, assistant)
 
 
+@csp_update(DEMO_CSP)
 def demo(request):
     """The demo site; `?assistant=slug` picks the assistant, `?mode=inline` the inline embed."""
     assistant = slugify(request.GET.get("assistant", "")) or "default"
     inline = request.GET.get("mode") == "inline"
     src = widget_url(request)
-    response = render(
+    return render(
         request,
         "widget/demo.html",
         {
@@ -51,5 +52,3 @@ def demo(request):
             "chat_host": request.build_absolute_uri("/").rstrip("/"),
         },
     )
-    response["Content-Security-Policy"] = DEMO_CSP
-    return response

@@ -1,5 +1,5 @@
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerSplitView
 
 from chatkit import routes
 from conversations.api import errors, views
@@ -20,7 +20,14 @@ urlpatterns = [
     path(routes.V1_MESSAGES, views.MessageListView.as_view(), name="messages"),
     path(routes.V1_FEEDBACK, views.FeedbackView.as_view(), name="feedback"),
     path(routes.SCHEMA, SpectacularJSONAPIView.as_view(), name="schema"),
-    path(routes.DOCS, SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # Swagger UI with its start-up script in a file of its own (`?script`): nothing inline.
+    path(
+        routes.DOCS,
+        SpectacularSwaggerSplitView.as_view(
+            url_name="schema", template_name="conversations/api_docs.html"
+        ),
+        name="docs",
+    ),
     # Anything else under /api/ or /health is a JSON 404, whatever DEBUG says.
     re_path(rf"^({routes.API}|{routes.HEALTH})(/.*)?$", errors.not_found),
 ]

@@ -1,9 +1,9 @@
 """Canaries: one test per private API the project relies on.
 
-Each names the upgrade to check when it fails: Django, asgiref or WhiteNoise changed something
-our code reaches into, and the code that relies on it (named in the message) must be looked at
-before the upgrade lands. They test what we rely on, not that the rest of our code works: that
-is the other tests' job.
+Each names the upgrade to check when it fails: Django, asgiref, WhiteNoise or django-csp
+changed something our code reaches into, and the code that relies on it (named in the message)
+must be looked at before the upgrade lands. They test what we rely on, not that the rest of
+our code works: that is the other tests' job.
 """
 
 import inspect
@@ -11,7 +11,9 @@ from importlib.metadata import version
 
 import pytest
 from asgiref.sync import AsyncToSync, async_to_sync
+from csp.decorators import csp, csp_exempt, csp_replace, csp_update
 from django.core.handlers.asgi import ASGIHandler
+from django.http import HttpResponse
 from django.test import RequestFactory
 from whitenoise.middleware import WhiteNoiseMiddleware
 
@@ -113,3 +115,20 @@ def test_django_deletes_rows_without_loading_them_with_raw_delete(session):
     assert sessions._raw_delete(sessions.db) == 1 and not Session.objects.exists(), changed(
         "django", "QuerySet._raw_delete", relied_on_by
     )
+
+
+def test_django_csp_view_decorators_leave_their_parts_on_the_response():
+    # chatkit.middleware.ContentSecurityPolicyMiddleware reads what django-csp's decorators
+    # put on a view's response, as django-csp's own (sync) middleware does.
+    relied_on_by = "chatkit.middleware.ContentSecurityPolicyMiddleware"
+    decorators = {
+        "_csp_config": csp({"img-src": ["'self'"]}),
+        "_csp_update": csp_update({"img-src": ["'self'"]}),
+        "_csp_replace": csp_replace({"img-src": ["'self'"]}),
+        "_csp_exempt": csp_exempt(),
+    }
+    for attribute, decorator in decorators.items():
+        response = decorator(lambda request: HttpResponse())(None)
+        assert getattr(response, attribute, None), changed(
+            "django-csp", f"where its view decorators leave their parts ({attribute})", relied_on_by
+        )

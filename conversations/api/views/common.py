@@ -6,6 +6,10 @@ from conversations import policy, selectors
 from conversations.api import serializers as s
 from conversations.models import Session
 
+# On every answer that carries a conversation's text: no browser or proxy keeps a copy (a
+# shared computer's cache, a CDN told to cache the API) of what a visitor wrote.
+NO_STORE = {"Cache-Control": "no-store"}
+
 
 def now_iso() -> str:
     return timezone.now().isoformat().replace("+00:00", "Z")

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from conversations import policy, services
 from conversations.api import schema
 from conversations.api import serializers as s
-from conversations.api.views.common import now_iso, validated
+from conversations.api.views.common import NO_STORE, now_iso, validated
 
 
 class SeedCreateSessionView(AsyncAPIView):
@@ -14,7 +14,10 @@ class SeedCreateSessionView(AsyncAPIView):
     async def post(self, request):
         visitor = policy.Visitor.of(request)
         session = await services.session_start(visitor=visitor, assistant_slug=None)
-        return Response({"sessionId": session.public_id, "message": "Session created successfully"})
+        return Response(
+            {"sessionId": session.public_id, "message": "Session created successfully"},
+            headers=NO_STORE,  # the session id is the visitor's secret
+        )
 
 
 class SeedChatView(AsyncAPIView):
@@ -25,5 +28,6 @@ class SeedChatView(AsyncAPIView):
             visitor=policy.Visitor.of(request), public_id=data["sessionId"], content=data["message"]
         )
         return Response(
-            {"sessionId": data["sessionId"], "response": reply.content, "timestamp": now_iso()}
+            {"sessionId": data["sessionId"], "response": reply.content, "timestamp": now_iso()},
+            headers=NO_STORE,
         )

@@ -13,7 +13,7 @@ from conversations import policy, selectors, services
 from conversations.api import schema
 from conversations.api import serializers as s
 from conversations.api.streams import TurnStreamResponse
-from conversations.api.views.common import session_body, session_for, validated
+from conversations.api.views.common import NO_STORE, session_body, session_for, validated
 from conversations.exceptions import SimpleRequestRefused
 
 
@@ -36,7 +36,9 @@ class SessionListView(AsyncAPIView):
         session = await services.session_start(
             visitor=visitor, assistant_slug=data.get("assistant"), metadata=data["metadata"]
         )
-        return Response(session_body(session, new=True), status=status.HTTP_201_CREATED)
+        return Response(
+            session_body(session, new=True), status=status.HTTP_201_CREATED, headers=NO_STORE
+        )
 
 
 class SessionDetailView(APIView):
@@ -47,7 +49,7 @@ class SessionDetailView(APIView):
         before = request.query_params.get("before")
         if before is not None:
             before = serializers.IntegerField(min_value=1).run_validation(before)
-        return Response(session_body(session, before=before))
+        return Response(session_body(session, before=before), headers=NO_STORE)
 
     @schema.session_delete
     def delete(self, request, session_id: str):
@@ -73,6 +75,7 @@ class MessageListView(AsyncAPIView):
         return Response(
             s.TurnSerializer({"user_message": user_message, "assistant_message": reply}).data,
             status=status.HTTP_201_CREATED,
+            headers=NO_STORE,
         )
 
 
@@ -87,4 +90,4 @@ class FeedbackView(APIView):
             rating=data["rating"],
             comment=data["comment"],
         )
-        return Response(s.MessageSerializer(message).data)
+        return Response(s.MessageSerializer(message).data, headers=NO_STORE)
