@@ -2,8 +2,11 @@ from django.contrib import admin
 from django.urls import include, path
 
 from chatkit import routes
+from conversations.admin.login import login_limited
 
 urlpatterns = [
+    # Before the admin's own: the same sign-in, with its attempts limited.
+    path(routes.ADMIN + "login/", login_limited(admin.site.login), name="admin-login"),
     path(routes.ADMIN, admin.site.urls),
     path("", include("conversations.api.urls")),
     path("", include("widget.urls")),

@@ -6,6 +6,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
+from conversations import selectors
 from conversations.models import Assistant
 
 # The editable settings, by the section of the assistant's page they are shown in.
@@ -17,8 +18,8 @@ SECTIONS = {
         "temperature",
         "max_output_tokens",
         "context_messages",
-        "daily_token_budget",
     ],
+    "Budget": ["daily_token_budget", "unavailable_message"],
     "Widget": ["greeting", "starter_prompts", "accent_color", "notice", "privacy_url"],
     "Where it may be used": ["allowed_origins"],
 }
@@ -87,16 +88,43 @@ class AssistantForm(forms.ModelForm):
 @admin.register(Assistant)
 class AssistantAdmin(admin.ModelAdmin):
     form = AssistantForm
-    list_display = ["name", "slug", "model_name", "is_active", "updated_at", "try_it"]
+    list_display = [
+        "name",
+        "slug",
+        "model_name",
+        "is_active",
+        "budget_today",
+        "updated_at",
+        "try_it",
+    ]
     list_filter = ["is_active"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
-    readonly_fields = ["try_it", "created_at", "updated_at"]
+    readonly_fields = ["try_it", "budget_today", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": [*SECTIONS[None], "try_it"]}),
-        *[(title, {"fields": fields}) for title, fields in SECTIONS.items() if title],
+        *[
+            (title, {"fields": [*fields, "budget_today"] if title == "Budget" else fields})
+            for title, fields in SECTIONS.items()
+            if title
+        ],
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]
+
+    def get_queryset(self, request):
+        return selectors.with_spent_today(super().get_queryset(request))
+
+    @admin.display(description="spent today (UTC)")
+    def budget_today(self, assistant: Assistant) -> str:
+        if assistant.pk is None:
+            return "Nothing yet."
+        spent = getattr(assistant, "spent_today", None)
+        if spent is None:
+            spent = selectors.spent_today(assistant)
+        budget = assistant.daily_token_budget
+        if not budget:
+            return f"{spent:,} tokens (no budget)"
+        return f"{spent:,} of {budget:,} tokens ({spent * 100 // budget}%)"
 
     @admin.display(description="model", ordering="model")
     def model_name(self, assistant: Assistant) -> str:
@@ -109,11 +137,7 @@ class AssistantAdmin(admin.ModelAdmin):
         if not assistant.is_active:
             return "Inactive: activate it to try it."
         url = reverse("demo") + "?" + urlencode({"assistant": assistant.slug})
-        note = (
-            " (the demo page's own origin must be among the allowed origins)"
-            if assistant.allowed_origins
-            else ""
-        )
+        # The chat host's own pages may always use an assistant, whatever its origins.
         return format_html(
-            '<a href="{}" target="_blank" rel="noopener">Open the demo page</a>{}', url, note
+            '<a href="{}" target="_blank" rel="noopener">Open the demo page</a>', url
         )

@@ -74,6 +74,11 @@ class AssistantConfigSerializer(serializers.Serializer):
         "language, that this is an AI assistant and how long conversations are kept.",
     )
     privacy_url = serializers.CharField(allow_blank=True, help_text="Privacy policy, or empty.")
+    unavailable_message = serializers.CharField(
+        allow_blank=True,
+        help_text="Shown when the day's token budget is spent (429 budget_exhausted); empty: "
+        "a generic line in the visitor's language.",
+    )
     retention_days = serializers.IntegerField(
         help_text="Days a conversation is kept after its last message (purge_sessions)."
     )

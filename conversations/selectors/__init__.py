@@ -1,6 +1,7 @@
 """Reads, by what they read; callers import them from here.
 
 - assistants: an assistant, and what the widget may know of it
+- budgets: what assistants spent of their daily token budgets today
 - sessions: conversations as a visitor reaches them, a page of messages at a time
 - replies: replies in flight (one at a time per conversation), and a turn's context
 - staff: the admin's numbers, search, filters and transcripts
@@ -13,6 +14,7 @@ from conversations.selectors.assistants import (
     assistant_get,
     assistant_widget_config,
 )
+from conversations.selectors.budgets import spent_today, with_spent_today
 from conversations.selectors.exports import conversations_batch
 from conversations.selectors.overview import overview_numbers
 from conversations.selectors.replies import (
@@ -59,5 +61,7 @@ __all__ = [
     "session_get",
     "session_messages_page",
     "session_transcript",
+    "spent_today",
     "turn_context",
+    "with_spent_today",
 ]

@@ -32,5 +32,6 @@ def assistant_widget_config(*, slug: str) -> dict:
         "mode": llm.mode(),
         "notice": assistant.notice,
         "privacy_url": assistant.privacy_url,
+        "unavailable_message": assistant.unavailable_message,
         "retention_days": settings.CHATKIT_RETENTION_DAYS,
     }

@@ -20,6 +20,7 @@ from django.db.models.functions import Greatest
 from conversations import metrics
 from conversations.exceptions import BudgetExhausted
 from conversations.models import Assistant, DailySpend, Message
+from conversations.selectors.budgets import utc_day
 
 logger = logging.getLogger(__name__)
 
@@ -39,10 +40,6 @@ class Reservation:
     day: date
     tokens: int
     prompt_estimate: int
-
-
-def utc_day(now: datetime) -> date:
-    return now.astimezone(UTC).date()
 
 
 def seconds_until_tomorrow(now: datetime) -> int:

@@ -147,6 +147,7 @@ def test_assistant_config_is_public_and_says_demo_mode(api, assistant):
         "mode": "demo",
         "notice": "",
         "privacy_url": "",
+        "unavailable_message": "",
         "retention_days": 30,
     }
     assert "system_prompt" not in body

@@ -405,7 +405,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
 
   function errorText({ code, status }) {
     if (code === "network") return t.eNet;
-    if (code === "budget_exhausted") return t.eBudget;
+    if (code === "budget_exhausted") return (config && config.unavailable_message) || t.eBudget;
     if (status === 429 || code === "upstream_rate_limited") return t.eRate;
     if (status === 403 || status === 404) return t.eGone;
     if (status === 409) return t.eBusy;
