@@ -13,11 +13,14 @@ from tests.fakes.openai_server import FakeOpenAI
 
 
 @pytest.fixture(autouse=True)
-def fresh_rate_limits(monkeypatch):
+def fresh_rate_limits(monkeypatch, settings):
     """Each test counts from zero: counters in memory are forgotten, and in Redis, which the
-    suite may share with other runs, each test counts under keys of its own."""
+    suite may share with other runs, each test counts under keys of its own (django-ratelimit's,
+    for the admin sign-in, too)."""
+    namespace = uuid.uuid4().hex
     limits.local_reset()
-    monkeypatch.setattr(limits, "KEY_PREFIX", f"chatkit:test:{uuid.uuid4().hex}:")
+    monkeypatch.setattr(limits, "KEY_PREFIX", f"chatkit:test:{namespace}:")
+    settings.RATELIMIT_CACHE_PREFIX = f"rl:test:{namespace}:"
 
 
 @pytest.fixture(scope="session")

@@ -160,3 +160,34 @@ def test_a_copied_env_example_keeps_the_development_defaults():
     env = {"DEBUG": "true", "CHATKIT_ENV_FILE": str(ROOT / ".env.example")}
     assert settings_value("settings.ALLOWED_HOSTS", **env) == "['localhost', '127.0.0.1', '[::1]']"
     assert settings_value("settings.OPENAI_MODEL", **env) == "gpt-4o-mini"
+
+
+def test_production_with_several_workers_refuses_to_count_limits_per_worker():
+    refused = run_django("import django; django.setup()", **PRODUCTION, WEB_CONCURRENCY="2")
+    assert refused.returncode != 0
+    assert "REDIS_URL must be set with more than one worker" in refused.stderr
+    shared = {"WEB_CONCURRENCY": "2", "REDIS_URL": "redis://127.0.0.1:6379/0"}
+    assert settings_value("settings.WEB_CONCURRENCY", **PRODUCTION, **shared) == "2"
+    # One worker, or limits switched off, need no shared cache.
+    assert settings_value("settings.WEB_CONCURRENCY", **PRODUCTION) == "1"
+    off = {"WEB_CONCURRENCY": "2", "CHATKIT_RATELIMIT_ENABLED": "false"}
+    assert settings_value("settings.WEB_CONCURRENCY", **PRODUCTION, **off) == "2"
+
+
+@pytest.mark.parametrize("rate", ["10", "ten/m", "10/w", "10/m/2", "-1/m"])
+def test_a_rate_that_is_not_count_per_period_is_refused(rate):
+    result = run_django(
+        "import django; django.setup()", **PRODUCTION, CHATKIT_RATELIMIT_MESSAGES_PER_IP=rate
+    )
+    assert result.returncode != 0
+    assert "CHATKIT_RATELIMIT_MESSAGES_PER_IP" in result.stderr
+
+
+def test_one_switch_turns_every_limit_off_django_ratelimits_too():
+    assert settings_value("settings.RATELIMIT_ENABLE", **PRODUCTION) == "True"
+    off = settings_value(
+        "settings.RATELIMIT_ENABLE", **PRODUCTION, CHATKIT_RATELIMIT_ENABLED="false"
+    )
+    assert off == "False"
+    # django-ratelimit's own checks reject a local-memory cache: it is not an installed app.
+    assert settings_value("'django_ratelimit' in settings.INSTALLED_APPS", **PRODUCTION) == "False"

@@ -2,8 +2,10 @@
 to try the assistant on the demo page."""
 
 import re
+from datetime import UTC, timedelta
 
 import pytest
+from django.utils import timezone
 
 from conversations.models import Assistant
 
@@ -20,6 +22,7 @@ EDITABLE = [
     "max_output_tokens",
     "context_messages",
     "daily_token_budget",
+    "unavailable_message",
     "greeting",
     "starter_prompts",
     "accent_color",
@@ -150,3 +153,20 @@ def test_the_list_says_which_model_answers(admin_client, assistant):
     listing = admin_client.get("/admin/conversations/assistant/").content.decode()
     assert "(OPENAI_MODEL)" in listing  # the default assistant names no model
     assert "qwen3" in listing
+
+
+def test_todays_spend_is_shown_beside_the_budget(admin_client, assistant):
+    from conversations.models import DailySpend
+
+    assistant.daily_token_budget = 20_000
+    assistant.save()
+    today = timezone.now().astimezone(UTC).date()
+    DailySpend.objects.create(assistant=assistant, day=today, tokens=5_000)
+    DailySpend.objects.create(assistant=assistant, day=today - timedelta(days=1), tokens=19_000)
+    type(assistant).objects.create(slug="free", name="Free", system_prompt="-")
+
+    listing = admin_client.get("/admin/conversations/assistant/").content.decode()
+    assert "5,000 of 20,000 tokens (25%)" in listing
+    assert "0 tokens (no budget)" in listing  # the unlimited one, nothing spent today
+    page = admin_client.get(change_url(assistant)).content.decode()
+    assert "5,000 of 20,000 tokens (25%)" in page

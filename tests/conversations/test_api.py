@@ -834,3 +834,25 @@ def test_junk_starter_prompts_stored_past_the_validators_do_not_break_the_config
     response = api.get("/api/v1/assistants/default")
     assert response.status_code == 200
     assert response.json()["starter_prompts"] in ([], ["ok"])
+
+
+def test_ready_stays_ready_with_the_cache_degraded(api, settings):
+    # Rate limits fail open without the cache: one Redis outage must not take every
+    # instance out of the load balancer.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",  # nothing listens there
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+    response = api.get("/health/ready")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "checks": {"database": "ok", "cache": "degraded"}}
+
+
+def test_the_config_carries_the_unavailable_message(api, assistant):
+    assistant.unavailable_message = "Write to help@shop.example instead."
+    assistant.save()
+    body = api.get("/api/v1/assistants/default").json()
+    assert body["unavailable_message"] == "Write to help@shop.example instead."

@@ -198,3 +198,18 @@ def test_the_keyboard_alone_opens_chats_and_closes(widget, page, fake):
     assert widget.focused() == "button.l"  # focus back on the launcher
     expect(widget.launcher).to_have_attribute("aria-expanded", "false")
     assert page.console_errors == []
+
+
+def test_a_spent_budget_shows_the_assistants_unavailable_message(
+    widget, page, chat, default_assistant
+):
+    default_assistant.daily_token_budget = 1  # no reply fits: every one reserves more
+    default_assistant.unavailable_message = "We're out for today: write to help@shop.example."
+    default_assistant.save()
+
+    widget.open()
+    widget.send("Anyone there?")
+    expect(widget.alert_text).to_have_text("We're out for today: write to help@shop.example.")
+    expect(widget.input).to_have_value("Anyone there?")  # not stored: given back to edit
+    session_id = widget.session_id(chat.url)
+    assert not Message.objects.filter(session__public_id=session_id).exists()
