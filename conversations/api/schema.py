@@ -16,7 +16,50 @@ from rest_framework import serializers
 
 from conversations.api import serializers as s
 
-ERRORS = {code: s.ErrorSerializer for code in (400, 403, 404, 409, 411, 413, 415, 502, 503, 504)}
+# What each error status means; every operation lists the ones it can answer, in v1's shape
+# or (the seed routes) in the seed's own `{"error": "text"}`.
+ERROR_DESCRIPTIONS = {
+    400: "The input is not valid; the message says which part.",
+    403: "This site (the request's `Origin`) may not use this assistant.",
+    404: "No such session, message or assistant (an unknown and a foreign id alike).",
+    409: "A reply is still being written in this conversation; wait for it to finish.",
+    411: "A chunked request body without `Content-Length`.",
+    413: "The request body is larger than the server accepts.",
+    415: "The request body is not `application/json`.",
+    429: "Too many requests (v1 code `rate_limited`): try again after `Retry-After` seconds.",
+    502: "The model failed or could not be reached; `retryable` says whether to try again.",
+    503: "The database or the model is busy; try again in a moment.",
+    504: "The model did not answer in time.",
+}
+RATE_LIMITED_EXAMPLES = {
+    s.ErrorSerializer: {
+        "error": {"code": "rate_limited", "message": "Too many messages; try again in a minute."}
+    },
+    s.SeedErrorSerializer: {"error": "Too many messages; try again in a minute."},
+}
+# On every operation that can answer 429: when to try again.
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After",
+    OpenApiTypes.INT,
+    OpenApiParameter.HEADER,
+    response=[429],
+    required=True,
+    description="Seconds to wait before trying again.",
+)
+
+
+def errors(*statuses: int, shape=s.ErrorSerializer) -> dict:
+    """The documented error responses for these statuses, in the route's error shape."""
+    responses = {}
+    for status in statuses:
+        examples = []
+        if status == 429:
+            examples = [OpenApiExample("Rate limited", RATE_LIMITED_EXAMPLES[shape])]
+        responses[status] = OpenApiResponse(
+            shape, description=ERROR_DESCRIPTIONS[status], examples=examples
+        )
+    return responses
+
 
 STREAM_DESCRIPTION = """\
 With `"stream": true` the reply comes as Server-Sent Events, one JSON object per `data:` line:
@@ -73,33 +116,47 @@ ready = extend_schema(
 seed_create_session = extend_schema(
     tags=["seed"],
     request=None,
-    responses={200: s.SeedSessionSerializer},
+    parameters=[RETRY_AFTER],
+    responses={
+        200: s.SeedSessionSerializer,
+        **errors(403, 404, 429, 503, shape=s.SeedErrorSerializer),
+    },
     summary="Create a session (original ChatKit format)",
 )
 seed_chat = extend_schema(
     tags=["seed"],
     request=s.SeedChatSerializer,
-    responses={200: s.SeedChatResponseSerializer},
+    parameters=[RETRY_AFTER],
+    responses={
+        200: s.SeedChatResponseSerializer,
+        **errors(
+            400, 403, 404, 409, 411, 413, 415, 429, 502, 503, 504, shape=s.SeedErrorSerializer
+        ),
+    },
     summary="Send a message and get the reply (original ChatKit format)",
 )
 assistant_config = extend_schema(
-    tags=["v1"], responses={200: s.AssistantConfigSerializer, 404: s.ErrorSerializer}
+    tags=["v1"], responses={200: s.AssistantConfigSerializer, **errors(404, 503)}
 )
 sessions_post = extend_schema(
-    tags=["v1"], request=s.SessionCreateSerializer, responses={201: s.SessionSerializer, **ERRORS}
+    tags=["v1"],
+    request=s.SessionCreateSerializer,
+    parameters=[RETRY_AFTER],
+    responses={201: s.SessionSerializer, **errors(400, 403, 404, 411, 413, 415, 429, 503)},
 )
 session_get = extend_schema(
     tags=["v1"],
     parameters=[
         OpenApiParameter("before", int, description="Page back: only messages with a lower seq.")
     ],
-    responses={200: s.SessionSerializer, **ERRORS},
+    responses={200: s.SessionSerializer, **errors(400, 403, 404, 503)},
 )
-session_delete = extend_schema(tags=["v1"], responses={204: None, **ERRORS})
+session_delete = extend_schema(tags=["v1"], responses={204: None, **errors(403, 404, 409, 503)})
 messages_post = extend_schema(
     tags=["v1"],
     request=s.MessageCreateSerializer,
     description=STREAM_DESCRIPTION,
+    parameters=[RETRY_AFTER],
     responses={
         201: s.TurnSerializer,
         (200, "text/event-stream"): OpenApiResponse(
@@ -107,9 +164,11 @@ messages_post = extend_schema(
             description="The reply as it is written (with `stream: true`).",
             examples=[OpenApiExample("A streamed reply", value=STREAM_EXAMPLE)],
         ),
-        **ERRORS,
+        **errors(400, 403, 404, 409, 411, 413, 415, 429, 502, 503, 504),
     },
 )
 feedback_post = extend_schema(
-    tags=["v1"], request=s.FeedbackCreateSerializer, responses={200: s.MessageSerializer, **ERRORS}
+    tags=["v1"],
+    request=s.FeedbackCreateSerializer,
+    responses={200: s.MessageSerializer, **errors(400, 403, 404, 409, 411, 413, 415, 503)},
 )

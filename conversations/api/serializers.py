@@ -80,8 +80,14 @@ class AssistantConfigSerializer(serializers.Serializer):
 
 
 class ErrorDetailSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
+    code = serializers.CharField(help_text="What went wrong, for programs: `rate_limited`, ….")
+    message = serializers.CharField(help_text="What went wrong, for people.")
+    retryable = serializers.BooleanField(
+        required=False, help_text="Upstream (model) failures: whether trying again may work."
+    )
+    fields = serializers.DictField(
+        required=False, help_text="400: the messages for each field or query parameter at fault."
+    )
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -136,3 +142,7 @@ class SeedChatResponseSerializer(serializers.Serializer):
     sessionId = serializers.CharField()  # noqa: N815
     response = serializers.CharField()
     timestamp = serializers.DateTimeField()
+
+
+class SeedErrorSerializer(serializers.Serializer):
+    error = serializers.CharField(help_text="What went wrong, for people.")

@@ -1,0 +1,85 @@
+"""The OpenAPI schema tells the truth: what it documents is what the API answers.
+
+`.ci/fuzz` checks the same against a live server with schemathesis; these pin each mismatch
+it once found.
+"""
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+SEED_CREATE_SESSION = ("/api/create-session", "post")
+SEED_CHAT = ("/api/chat", "post")
+SESSIONS = ("/api/v1/sessions", "post")
+SESSION = ("/api/v1/sessions/{session_id}", "get")
+MESSAGES = ("/api/v1/sessions/{session_id}/messages", "post")
+FEEDBACK = ("/api/v1/sessions/{session_id}/messages/{seq}/feedback", "post")
+
+
+@pytest.fixture
+def schema(api) -> dict:
+    response = api.get("/api/schema")
+    assert response.status_code == 200
+    return response.json()
+
+
+def operation(schema: dict, path_and_method: tuple[str, str]) -> dict:
+    path, method = path_and_method
+    return schema["paths"][path][method]
+
+
+def response_schema(schema: dict, path_and_method: tuple[str, str], status: int) -> dict:
+    content = operation(schema, path_and_method)["responses"][str(status)]["content"]
+    ref = content["application/json"]["schema"]["$ref"]
+    return schema["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+
+
+@pytest.mark.parametrize(
+    ("path_and_method", "statuses"),
+    [(SEED_CREATE_SESSION, {"403", "404", "429"}), (SEED_CHAT, {"400", "404", "409", "429"})],
+)
+def test_seed_routes_document_their_errors_in_the_seeds_shape(schema, path_and_method, statuses):
+    assert statuses <= set(operation(schema, path_and_method)["responses"])
+    for status in statuses:
+        error = response_schema(schema, path_and_method, int(status))
+        assert error["properties"]["error"]["type"] == "string"
+
+
+@pytest.mark.parametrize(
+    ("path_and_method", "error"),
+    [
+        (SEED_CREATE_SESSION, "Too many messages; try again in a minute."),
+        (SEED_CHAT, "Too many messages; try again in a minute."),
+        (
+            SESSIONS,
+            {"code": "rate_limited", "message": "Too many messages; try again in a minute."},
+        ),
+        (
+            MESSAGES,
+            {"code": "rate_limited", "message": "Too many messages; try again in a minute."},
+        ),
+    ],
+)
+def test_operations_that_create_sessions_or_post_messages_document_429_with_retry_after(
+    schema, path_and_method, error
+):
+    rate_limited = operation(schema, path_and_method)["responses"]["429"]
+    assert rate_limited["headers"]["Retry-After"]["required"] is True
+    assert rate_limited["headers"]["Retry-After"]["schema"]["type"] == "integer"
+    (example,) = rate_limited["content"]["application/json"]["examples"].values()
+    assert example["value"] == {"error": error}
+
+
+def test_v1_errors_document_their_code_and_message(schema):
+    error = response_schema(schema, MESSAGES, 429)
+    detail = schema["components"]["schemas"][error["properties"]["error"]["$ref"].rsplit("/")[-1]]
+    assert set(detail["required"]) == {"code", "message"}
+    assert {"retryable", "fields"} <= set(detail["properties"])
+
+
+@pytest.mark.parametrize(
+    ("path_and_method", "status"),
+    [(SESSION, "409"), (SESSION, "413"), (FEEDBACK, "502")],
+)
+def test_statuses_an_operation_never_answers_are_not_documented(schema, path_and_method, status):
+    assert status not in operation(schema, path_and_method)["responses"]
