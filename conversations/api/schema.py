@@ -146,9 +146,7 @@ sessions_post = extend_schema(
 )
 session_get = extend_schema(
     tags=["v1"],
-    parameters=[
-        OpenApiParameter("before", int, description="Page back: only messages with a lower seq.")
-    ],
+    parameters=[s.SessionPageSerializer],
     responses={200: s.SessionSerializer, **errors(400, 403, 404, 503)},
 )
 session_delete = extend_schema(tags=["v1"], responses={204: None, **errors(403, 404, 409, 503)})

@@ -1,15 +1,23 @@
 """What the API reads and writes; also what the OpenAPI schema describes."""
 
 import json
+import re
 
 from django.conf import settings
 from django.core.validators import validate_slug
+from django.http import QueryDict
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from conversations.models import Message
 from conversations.representations import MessageSerializer
 
 METADATA_MAX_BYTES = 2048
+# The largest seq a message can have (a PositiveIntegerField: PostgreSQL's integer).
+SEQ_MAX = 2**31 - 1
+# A query string's number as people write it: no sign, space, leading zero or other digits
+# than ASCII's (int() would take " 3", "+3", "03" and "٣" alike).
+PLAIN_NUMBER = re.compile(r"[1-9][0-9]*")
 
 
 class StrictCharField(serializers.CharField):
@@ -40,6 +48,35 @@ def validate_content_length(value: str) -> str:
     if len(value) > limit:
         raise serializers.ValidationError(f"Ensure this field has no more than {limit} characters.")
     return value
+
+
+class PageCursorField(serializers.IntegerField):
+    """A seq in a query string, strictly: plain digits from 1 to SEQ_MAX, given once."""
+
+    default_error_messages = {
+        "invalid": "Enter a whole number from 1 in plain digits (no sign, space or leading zero).",
+        "repeated": "Give this parameter once.",
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(min_value=1, max_value=SEQ_MAX, **kwargs)
+
+    def get_value(self, query: QueryDict):
+        # What was sent, as sent: a QueryDict answers with the last of repeated values, and
+        # DRF would read `?before=` as no parameter at all.
+        values = query.getlist(self.field_name)
+        if not values:
+            return empty
+        return values if len(values) > 1 else values[0]
+
+    def to_internal_value(self, data):
+        if isinstance(data, list):
+            self.fail("repeated")
+        if not isinstance(data, str) or not PLAIN_NUMBER.fullmatch(data):
+            self.fail("invalid")
+        if len(data) > len(str(SEQ_MAX)):  # before int(), which refuses thousands of digits
+            self.fail("max_value", max_value=SEQ_MAX)
+        return int(data)
 
 
 # --- Output ------------------------------------------------------------------------------
@@ -95,6 +132,14 @@ class ErrorSerializer(serializers.Serializer):
 
 
 # --- Input -------------------------------------------------------------------------------
+
+
+class SessionPageSerializer(serializers.Serializer):
+    """The query of GET /api/v1/sessions/{id}: which page of messages."""
+
+    before = PageCursorField(
+        required=False, help_text="Page back: only messages with a lower seq (at most once)."
+    )
 
 
 class SessionCreateSerializer(serializers.Serializer):

@@ -275,9 +275,40 @@ def test_get_session_pages_back_through_history(api, session):
     assert last["has_more"] is False
 
 
-@pytest.mark.parametrize("before", ["abc", "0", "-3", "1.5"])
+@pytest.mark.parametrize(
+    "before",
+    [
+        "abc",
+        "0",
+        "-3",
+        "1.5",
+        "",
+        " 3",
+        "3 ",
+        "+3",
+        "03",
+        "\u0663",
+        "\uff13",
+        "3\n",
+        "1" * 5000,
+        "2147483648",
+    ],
+)
 def test_get_session_rejects_bad_page_cursor(api, session, before):
-    v1_error(api.get(f"/api/v1/sessions/{session.public_id}?before={before}"), 400)
+    response = api.get(f"/api/v1/sessions/{session.public_id}", {"before": before})
+    assert "before" in v1_error(response, 400, "invalid")["fields"]
+
+
+def test_get_session_rejects_a_repeated_page_cursor(api, session):
+    messages_add(session, 10)
+    response = api.get(f"/api/v1/sessions/{session.public_id}", {"before": ["5", "3"]})
+    assert v1_error(response, 400)["fields"] == {"before": ["Give this parameter once."]}
+
+
+def test_get_session_takes_the_largest_page_cursor(api, session):
+    messages_add(session, 2)
+    response = api.get(f"/api/v1/sessions/{session.public_id}", {"before": "2147483647"})
+    assert [m["seq"] for m in response.json()["messages"]] == [1, 2]
 
 
 def test_message_shape(api, session):

@@ -83,3 +83,9 @@ def test_v1_errors_document_their_code_and_message(schema):
 )
 def test_statuses_an_operation_never_answers_are_not_documented(schema, path_and_method, status):
     assert status not in operation(schema, path_and_method)["responses"]
+
+
+def test_the_page_cursor_is_documented_as_a_whole_number_from_1(schema):
+    (before,) = [p for p in operation(schema, SESSION)["parameters"] if p["name"] == "before"]
+    assert before["in"] == "query" and not before.get("required")
+    assert before["schema"] == {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
