@@ -4,7 +4,12 @@ import json
 import re
 
 from django.conf import settings
-from django.core.validators import validate_slug
+from django.core.validators import (
+    MaxLengthValidator,
+    ProhibitNullCharactersValidator,
+    RegexValidator,
+    validate_slug,
+)
 from django.http import QueryDict
 from rest_framework import serializers
 from rest_framework.fields import empty
@@ -18,15 +23,59 @@ SEQ_MAX = 2**31 - 1
 # A query string's number as people write it: no sign, space, leading zero or other digits
 # than ASCII's (int() would take " 3", "+3", "03" and "٣" alike).
 PLAIN_NUMBER = re.compile(r"[1-9][0-9]*")
+# The characters str.strip() trims (str.isspace()), written for a JSON Schema (ECMA-262) and
+# a Python regex alike: the schema and the server must agree on what "blank" is.
+SPACE = r"\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# Something besides spaces, and no NUL anywhere: what a trimmed, non-blank field takes.
+TEXT_PATTERN = rf"^[^\u0000]*[^\u0000{SPACE}][^\u0000]*\Z"
+# No NUL; "" too where the field may be blank, which the schema adds as an alternative.
+NO_NUL_PATTERN = r"^[^\u0000]+\Z"
 
 
 class StrictCharField(serializers.CharField):
-    """A string field that refuses numbers and booleans instead of turning them into text."""
+    """A string field that refuses numbers and booleans instead of turning them into text.
+
+    Its refusal of NUL characters (DRF's own, as PostgreSQL cannot store them) is a pattern
+    that also says what trimming and blank mean, so that the schema tells the whole rule.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # Validators see a value already trimmed and found not blank: this pattern can only
+        # fail on a NUL, but it is written out in full for the schema.
+        some_text = self.trim_whitespace and not self.allow_blank
+        pattern = RegexValidator(
+            TEXT_PATTERN if some_text else NO_NUL_PATTERN,
+            "Null characters are not allowed.",
+            "null_characters_not_allowed",
+        )
+        self.validators = [
+            pattern if isinstance(v, ProhibitNullCharactersValidator) else v
+            for v in self.validators
+        ]
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class MessageContentField(StrictCharField):
+    """A visitor's message: trimmed, then 1 to CHATKIT_MAX_MESSAGE_CHARS characters."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault(
+            "help_text",
+            "Trimmed, then 1 to `max_message_chars` characters (the assistant's config).",
+        )
+        # The limit is read per request, so that it follows the setting (tests override it).
+        too_long = MaxLengthValidator(
+            lambda: settings.CHATKIT_MAX_MESSAGE_CHARS,
+            "Ensure this field has no more than %(limit_value)d characters.",
+        )
+        super().__init__(
+            trim_whitespace=True, allow_blank=False, min_length=1, validators=[too_long], **kwargs
+        )
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -36,18 +85,6 @@ class StrictBooleanField(serializers.BooleanField):
         if not isinstance(data, bool):
             self.fail("invalid")
         return data
-
-
-def _message_content_field(**kwargs) -> StrictCharField:
-    # Read per request, so the limit follows the setting (and tests' overrides of it).
-    return StrictCharField(trim_whitespace=True, allow_blank=False, **kwargs)
-
-
-def validate_content_length(value: str) -> str:
-    limit = settings.CHATKIT_MAX_MESSAGE_CHARS
-    if len(value) > limit:
-        raise serializers.ValidationError(f"Ensure this field has no more than {limit} characters.")
-    return value
 
 
 class PageCursorField(serializers.IntegerField):
@@ -158,7 +195,7 @@ class SessionCreateSerializer(serializers.Serializer):
 
 
 class MessageCreateSerializer(serializers.Serializer):
-    content = _message_content_field(validators=[validate_content_length])
+    content = MessageContentField()
     stream = StrictBooleanField(
         default=False,
         help_text="true: answer with a text/event-stream (message, delta…, done or error).",
@@ -175,7 +212,7 @@ class FeedbackCreateSerializer(serializers.Serializer):
 
 class SeedChatSerializer(serializers.Serializer):
     sessionId = StrictCharField()  # noqa: N815 (the seed's field name)
-    message = _message_content_field(validators=[validate_content_length])
+    message = MessageContentField()
 
 
 class SeedSessionSerializer(serializers.Serializer):

@@ -459,6 +459,8 @@ def test_reply_cut_short_by_max_tokens_says_length(api, fake_llm, assistant):
         {},
         {"content": ""},
         {"content": "  \t\n "},
+        {"content": "\u3000\x1c\x85\u2028"},  # spaces beyond ASCII's are trimmed too
+        {"content": "a\x00b"},
         {"content": "a" * 1001},
         {"content": 5},
         {"content": True},

@@ -4,6 +4,8 @@
 it once found.
 """
 
+import re
+
 import pytest
 
 pytestmark = pytest.mark.django_db
@@ -89,3 +91,34 @@ def test_the_page_cursor_is_documented_as_a_whole_number_from_1(schema):
     (before,) = [p for p in operation(schema, SESSION)["parameters"] if p["name"] == "before"]
     assert before["in"] == "query" and not before.get("required")
     assert before["schema"] == {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+
+
+@pytest.mark.parametrize(
+    ("component", "field"), [("MessageCreate", "content"), ("SeedChat", "message")]
+)
+def test_message_content_documents_length_and_a_non_space_character(
+    api, settings, component, field
+):
+    settings.CHATKIT_MAX_MESSAGE_CHARS = 500
+    content = api.get("/api/schema").json()["components"]["schemas"][component]["properties"][field]
+    assert (content["minLength"], content["maxLength"]) == (1, 500)
+    pattern = re.compile(content["pattern"])
+    assert pattern.search(" x ") and pattern.search("x")
+    assert not pattern.search("") and not pattern.search("\t \n") and not pattern.search("x\x00")
+
+
+def test_the_content_pattern_calls_blank_exactly_what_the_server_trims(schema):
+    # Every code point alone: the pattern takes it unless str.strip() would remove it or it is NUL.
+    pattern = re.compile(
+        schema["components"]["schemas"]["MessageCreate"]["properties"]["content"]["pattern"]
+    )
+    refused = [c for c in map(chr, range(0x110000)) if not pattern.search(c)]
+    assert refused == [c for c in map(chr, range(0x110000)) if c.isspace() or c == "\x00"]
+
+
+def test_strings_document_that_nul_is_refused(schema):
+    comment = schema["components"]["schemas"]["FeedbackCreate"]["properties"]["comment"]
+    # DRF's own shape for a field that may be blank: the pattern, or "".
+    pattern, blank = comment["oneOf"]
+    assert blank == {"type": "string", "maxLength": 0}
+    assert re.search(pattern["pattern"], "  fine ") and not re.search(pattern["pattern"], "a\x00")
