@@ -181,17 +181,34 @@ class SessionPageSerializer(serializers.Serializer):
 
 class SessionCreateSerializer(serializers.Serializer):
     assistant = StrictCharField(required=False, validators=[validate_slug])
-    metadata = serializers.DictField(required=False, default=dict)
+    metadata = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text=f"Anything about the page the chat starts on, up to {METADATA_MAX_BYTES} "
+        "bytes as JSON. A NUL character in it is stored as U+FFFD.",
+    )
 
     def validate_metadata(self, value: dict) -> dict:
-        encoded = json.dumps(value)
-        if len(encoded) > METADATA_MAX_BYTES:
+        if len(json.dumps(value)) > METADATA_MAX_BYTES:
             raise serializers.ValidationError(
                 f"Ensure metadata is no larger than {METADATA_MAX_BYTES} bytes as JSON."
             )
-        if "\\u0000" in encoded:  # PostgreSQL's jsonb cannot store a NUL character
-            raise serializers.ValidationError("Metadata may not contain NUL characters.")
-        return value
+        return _without_nul(value)
+
+
+def _without_nul(value):
+    """`value` with each NUL character, which PostgreSQL's jsonb cannot store, as U+FFFD.
+
+    Metadata is the embedding page's context, not what the visitor wrote: a stray NUL in a
+    page title is no reason to refuse a conversation (and JSON Schema could not say so).
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    return value
 
 
 class MessageCreateSerializer(serializers.Serializer):

@@ -221,6 +221,14 @@ def test_create_session_validates_input(api, body):
     v1_error(post_json(api, "/api/v1/sessions", body), 400)
 
 
+def test_nul_in_session_metadata_is_stored_as_a_replacement_character(api):
+    metadata = {"title\x00": ["Shop\x00", {"k": "a\x00b"}], "n": 1}
+    response = post_json(api, "/api/v1/sessions", {"metadata": metadata})
+    assert response.status_code == 201, response.content
+    stored = Session.objects.get(public_id=response.json()["id"]).metadata
+    assert stored == {"title\ufffd": ["Shop\ufffd", {"k": "a\ufffdb"}], "n": 1}
+
+
 def test_create_session_without_body_uses_the_default_assistant(api):
     response = api.generic("POST", "/api/v1/sessions")
     assert response.status_code == 201
