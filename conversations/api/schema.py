@@ -168,5 +168,13 @@ messages_post = extend_schema(
 feedback_post = extend_schema(
     tags=["v1"],
     request=s.FeedbackCreateSerializer,
-    responses={200: s.MessageSerializer, **errors(400, 403, 404, 409, 411, 413, 415, 503)},
+    responses={
+        200: s.MessageSerializer,
+        **errors(400, 403, 404, 409, 411, 413, 415, 503),
+        404: OpenApiResponse(
+            s.ErrorSerializer,
+            description="No such session or message; or the message is the visitor's "
+            "(`not_a_reply`): only the assistant's replies take feedback.",
+        ),
+    },
 )

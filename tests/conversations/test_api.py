@@ -619,14 +619,16 @@ def test_feedback_is_recorded_and_cleared(api, session):
     assert (message.feedback_rating, message.feedback_comment) == ("", "")
 
 
-def test_feedback_on_a_visitor_message_is_400(api, session):
+def test_feedback_on_a_visitor_message_is_404_not_a_reply(api, session):
     messages_add(session, 2)
     v1_error(
         post_json(
             api, f"/api/v1/sessions/{session.public_id}/messages/1/feedback", {"rating": "up"}
         ),
-        400,
+        404,
+        "not_a_reply",
     )
+    assert Message.objects.get(session=session, seq=1).feedback_rating == ""
 
 
 @pytest.mark.parametrize(

@@ -122,3 +122,7 @@ def test_strings_document_that_nul_is_refused(schema):
     pattern, blank = comment["oneOf"]
     assert blank == {"type": "string", "maxLength": 0}
     assert re.search(pattern["pattern"], "  fine ") and not re.search(pattern["pattern"], "a\x00")
+
+
+def test_feedback_documents_not_a_reply_as_its_404(schema):
+    assert "not_a_reply" in operation(schema, FEEDBACK)["responses"]["404"]["description"]
