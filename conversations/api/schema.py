@@ -71,7 +71,7 @@ With `"stream": true` the reply comes as Server-Sent Events, one JSON object per
   with status `error`).
 
 A `: ping` comment line comes every 15 seconds while the model is silent. Whatever is known
-before the stream starts (validation, 403, 404, 409, 413) is an HTTP status instead. A client
+before the stream starts (validation, 403, 404, 409, 413, 429) is an HTTP status instead. A client
 that disconnects mid-reply leaves the reply stored as `interrupted` with its partial text.
 """
 
@@ -86,6 +86,55 @@ STREAM_EXAMPLE = (
     'data: {"seq": 2, "role": "assistant", "content": "Hello there!", "status": "complete", '
     '"usage": {"prompt_tokens": 21, "completion_tokens": 3}, "finish_reason": "stop", ...}\n\n'
 )
+
+
+def _stream_event(name: str, data: dict, description: str) -> dict:
+    # One Server-Sent Event, as OpenAPI 3.2 reads a `text/event-stream` schema without an
+    # `itemSchema` (and schemathesis with it): the event's fields, its data a JSON document.
+    return {
+        "type": "object",
+        "description": description,
+        "properties": {
+            "event": {"type": "string", "enum": [name]},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": data,
+            },
+        },
+        "required": ["event", "data"],
+    }
+
+
+MESSAGE_REF = {"$ref": "#/components/schemas/Message"}  # MessageSerializer's component
+STREAM_EVENT = {
+    "oneOf": [
+        _stream_event("message", MESSAGE_REF, "The visitor's message as stored, with its seq."),
+        _stream_event(
+            "delta",
+            {
+                "type": "object",
+                "properties": {"text": {"type": "string"}},
+                "required": ["text"],
+            },
+            "The next piece of the reply, as the model writes it (many).",
+        ),
+        _stream_event("done", MESSAGE_REF, "The reply as stored; the stream ends."),
+        _stream_event(
+            "error",
+            {
+                "type": "object",
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "retryable": {"type": "boolean"},
+                },
+                "required": ["code", "message", "retryable"],
+            },
+            "The reply failed (stored with status `error`); the stream ends.",
+        ),
+    ]
+}
 
 
 def _readiness(name: str):
@@ -158,8 +207,9 @@ messages_post = extend_schema(
     responses={
         201: s.TurnSerializer,
         (200, "text/event-stream"): OpenApiResponse(
-            response=OpenApiTypes.STR,
-            description="The reply as it is written (with `stream: true`).",
+            response=STREAM_EVENT,
+            description="The reply as it is written (with `stream: true`); the schema is "
+            "one event's.",
             examples=[OpenApiExample("A streamed reply", value=STREAM_EXAMPLE)],
         ),
         **errors(400, 403, 404, 409, 411, 413, 415, 429, 502, 503, 504),

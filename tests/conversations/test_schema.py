@@ -4,9 +4,14 @@
 it once found.
 """
 
+import json
 import re
 
 import pytest
+from django.test import AsyncClient
+from jsonschema import Draft202012Validator
+
+from tests.sse import parse_text
 
 pytestmark = pytest.mark.django_db
 
@@ -126,3 +131,38 @@ def test_strings_document_that_nul_is_refused(schema):
 
 def test_feedback_documents_not_a_reply_as_its_404(schema):
     assert "not_a_reply" in operation(schema, FEEDBACK)["responses"]["404"]["description"]
+
+
+def test_the_stream_is_documented_event_by_event(schema):
+    stream = operation(schema, MESSAGES)["responses"]["200"]["content"]["text/event-stream"]
+    events = {e["properties"]["event"]["enum"][0]: e for e in stream["schema"]["oneOf"]}
+    assert set(events) == {"message", "delta", "done", "error"}
+    for event in events.values():
+        assert event["required"] == ["event", "data"]
+        assert event["properties"]["data"]["contentMediaType"] == "application/json"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("close_executor_connections")
+@pytest.mark.parametrize("fault", [None, {"fault": "status", "fault_status": 500}])
+async def test_a_real_stream_matches_the_documented_events(fake_llm, session, fault):
+    fake_llm.configure(reply_tokens=3, **(fault or {}))
+    client = AsyncClient()
+    schema = json.loads((await client.get("/api/schema")).content)
+    response = await client.post(
+        f"/api/v1/sessions/{session.public_id}/messages",
+        data=json.dumps({"content": "Hello?", "stream": True}),
+        content_type="application/json",
+    )
+    stream = operation(schema, MESSAGES)["responses"]["200"]["content"]["text/event-stream"]
+    documented = {e["properties"]["event"]["enum"][0]: e for e in stream["schema"]["oneOf"]}
+
+    events = parse_text(b"".join([part async for part in response.streaming_content]).decode())
+
+    assert events[-1].name == ("error" if fault else "done")
+    for event in events:
+        event_schema = documented[event.name]["properties"]["data"]["contentSchema"]
+        # The data's own schema, with the document's components for its $refs to resolve in.
+        Draft202012Validator({**event_schema, "components": schema["components"]}).validate(
+            event.data
+        )
