@@ -22,5 +22,5 @@ urlpatterns = [
     path(routes.SCHEMA, SpectacularJSONAPIView.as_view(), name="schema"),
     path(routes.DOCS, SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     # Anything else under /api/ or /health is a JSON 404, whatever DEBUG says.
-    re_path(rf"^({routes.API}|{routes.HEALTH})(/.*)?$", errors.not_found),
+    re_path(routes.JSON_FALLBACK, errors.not_found),
 ]

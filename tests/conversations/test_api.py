@@ -3,13 +3,16 @@
 import hashlib
 import json
 import re
+from urllib.parse import unquote
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.urls import resolve
 
+from conversations.api import errors
 from conversations.models import Assistant, Message, Session
 from conversations.services import ip_hash
 from tests.factories import messages_add
@@ -667,6 +670,32 @@ def test_unknown_api_urls_are_json_404(api):
     for path in ["/api/nothing", "/api/v1/sessions/abc/extra/path", "/api/", "/health/nope"]:
         for method in (api.get, api.post, api.delete):
             v1_error(method(path), 404, "not_found")
+
+
+NEWLINE_PATHS = [
+    "/api/v1/assistants/a%0Ab",
+    "/api/nothing%0A",
+    "/health/%0Anope",
+    "/api/v1/sessions/abc/extra%0A/path",
+]
+
+
+@pytest.mark.parametrize("path", NEWLINE_PATHS)
+def test_paths_with_a_newline_resolve_to_the_json_404(path):
+    assert resolve(unquote(path)).func is errors.not_found
+
+
+@pytest.mark.parametrize("path", NEWLINE_PATHS)
+def test_paths_with_a_newline_are_json_404_even_under_debug(api, settings, path):
+    # Django's DEBUG page answers what no route matches; DEBUG is read per request there.
+    settings.DEBUG = True
+    v1_error(api.get(path), 404, "not_found")
+
+
+def test_the_404_for_a_path_with_a_newline_is_readable_cross_origin(api):
+    response = api.get("/api/v1/assistants/a%0Ab", HTTP_ORIGIN="https://shop.example")
+    v1_error(response, 404, "not_found")
+    assert response["Access-Control-Allow-Origin"] == "https://shop.example"
 
 
 def test_wrong_method_is_json_405(api, session):
