@@ -185,7 +185,17 @@ seed_chat = extend_schema(
     summary="Send a message and get the reply (original ChatKit format)",
 )
 assistant_config = extend_schema(
-    tags=["v1"], responses={200: s.AssistantConfigSerializer, **errors(404, 503)}
+    tags=["v1"],
+    parameters=[
+        OpenApiParameter(
+            "slug",
+            OpenApiTypes.STR,
+            OpenApiParameter.PATH,
+            pattern=r"^[-a-zA-Z0-9_]+$",  # the URL's slug converter: anything else is a 404
+            examples=[OpenApiExample("The assistant made at installation", value="default")],
+        )
+    ],
+    responses={200: s.AssistantConfigSerializer, **errors(404, 503)},
 )
 sessions_post = extend_schema(
     tags=["v1"],

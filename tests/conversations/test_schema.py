@@ -9,6 +9,7 @@ import re
 
 import pytest
 from django.test import AsyncClient
+from django.urls.converters import SlugConverter
 from jsonschema import Draft202012Validator
 
 from tests.sse import parse_text
@@ -166,3 +167,9 @@ async def test_a_real_stream_matches_the_documented_events(fake_llm, session, fa
         Draft202012Validator({**event_schema, "components": schema["components"]}).validate(
             event.data
         )
+
+
+def test_the_assistant_slug_is_documented_as_the_url_takes_it(schema):
+    (slug,) = operation(schema, ("/api/v1/assistants/{slug}", "get"))["parameters"]
+    assert slug["schema"]["pattern"] == f"^{SlugConverter.regex}$"
+    assert [e["value"] for e in slug["examples"].values()] == ["default"]
