@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format migrate superuser fake-llm bench-purge screenshots clean
+.PHONY: run test lint fuzz format migrate superuser fake-llm bench-purge screenshots clean
 
 # The virtualenv is rebuilt only when a requirements file changes.
 $(BIN)/python:
@@ -37,6 +37,11 @@ test: $(VENV)/.dev
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+## fuzz: schemathesis checks the API against its own OpenAPI schema on a live uvicorn and a
+## throwaway database, as CI does (.ci/fuzz; FUZZ_EXAMPLES=2000 for a longer run).
+fuzz: $(VENV)/.dev
+	VENV=$(VENV) .ci/fuzz
 
 format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .

@@ -29,15 +29,20 @@ V1_SESSION = V1_SESSIONS + "/<str:session_id>"
 V1_MESSAGES = V1_SESSION + "/messages"
 V1_FEEDBACK = V1_MESSAGES + "/<int:seq>/feedback"
 
+# Whatever else is under /api/ or /health: a JSON 404, whatever DEBUG says. `[\s\S]`, not
+# `.`: a path may hold a newline (%0A), and a path no route matches gets Django's HTML 404
+# page under DEBUG.
+JSON_FALLBACK = rf"^(?:{API}|{HEALTH})(?:/[\s\S]*)?\Z"
+
 # The routes whose errors keep the seed's own shape, `{"error": "text"}`.
 SEED_PATHS = frozenset({"/" + SEED_CHAT, "/" + SEED_CREATE_SESSION})
 # Requests that wait on the model: the seed chat and v1 messages (JSON or a stream).
 CHAT_PATH = re.compile(
-    "^/(?:" + re.escape(SEED_CHAT) + "|" + V1_MESSAGES.replace("<str:session_id>", "[^/]+") + ")$"
+    "^/(?:" + re.escape(SEED_CHAT) + "|" + V1_MESSAGES.replace("<str:session_id>", "[^/]+") + r")\Z"
 )
 # CORS headers for the API only; probes exempt from the HTTPS redirect (plain HTTP inside
 # the cluster). These are for settings, which match paths without their leading slash.
-CORS_URLS_REGEX = rf"^/{API}/.*$"
+CORS_URLS_REGEX = rf"^/{API}/"  # a prefix (re.match): `.*$` missed paths with a newline
 SECURE_REDIRECT_EXEMPT = [rf"^{HEALTH}(/|$)", rf"^{METRICS}$"]
 
 

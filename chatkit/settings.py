@@ -191,6 +191,9 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "ChatKit API",
     "DESCRIPTION": "Embeddable AI chat assistant: sessions, messages and feedback.",
     "VERSION": "1.0.0",
+    # 3.1: its schemas are JSON Schema 2020-12, whose contentMediaType and contentSchema
+    # describe the JSON inside each event of the reply stream.
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # Swagger UI from the sidecar package: served locally, nothing from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -35,6 +35,13 @@ class AssistantNotFound(NotFound):
     message = "Assistant not found."
 
 
+class NotAReply(NotFound):
+    """Feedback sent for a visitor's message: no reply has that seq."""
+
+    code = "not_a_reply"
+    message = "Feedback applies to the assistant's replies only; this message is the visitor's."
+
+
 class OriginNotAllowed(ChatKitError):
     status = 403
     code = "origin_not_allowed"

@@ -15,8 +15,52 @@ from drf_spectacular.utils import (
 from rest_framework import serializers
 
 from conversations.api import serializers as s
+from conversations.exceptions import RateLimited
 
-ERRORS = {code: s.ErrorSerializer for code in (400, 403, 404, 409, 413, 415, 502, 503, 504)}
+# What each error status means; every operation lists the ones it can answer, in v1's shape
+# or (the seed routes) in the seed's own `{"error": "text"}`.
+ERROR_DESCRIPTIONS = {
+    400: "The input is not valid; the message says which part.",
+    403: "This site (the request's `Origin`) may not use this assistant.",
+    404: "No such session, message or assistant (an unknown and a foreign id alike).",
+    409: "A reply is still being written in this conversation; wait for it to finish.",
+    413: "The request body is larger than the server accepts.",
+    415: "The request body is not `application/json` (a session is never started from a "
+    "`text/plain` or form body).",
+    429: "Too many requests (v1 code `rate_limited`), or the assistant's daily token budget is "
+    "spent (`budget_exhausted`, until the next UTC midnight): try again after `Retry-After` "
+    "seconds.",
+    502: "The model failed or could not be reached; `retryable` says whether to try again.",
+    503: "The database or the model is busy; try again in a moment.",
+    504: "The model did not answer in time.",
+}
+RATE_LIMITED_EXAMPLES = {
+    s.ErrorSerializer: {"error": {"code": RateLimited.code, "message": RateLimited.message}},
+    s.SeedErrorSerializer: {"error": RateLimited.message},
+}
+# On every operation that can answer 429: when to try again.
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After",
+    OpenApiTypes.INT,
+    OpenApiParameter.HEADER,
+    response=[429],
+    required=True,
+    description="Seconds to wait before trying again.",
+)
+
+
+def errors(*statuses: int, shape=s.ErrorSerializer) -> dict:
+    """The documented error responses for these statuses, in the route's error shape."""
+    responses = {}
+    for status in statuses:
+        examples = []
+        if status == 429:
+            examples = [OpenApiExample("Rate limited", RATE_LIMITED_EXAMPLES[shape])]
+        responses[status] = OpenApiResponse(
+            shape, description=ERROR_DESCRIPTIONS[status], examples=examples
+        )
+    return responses
+
 
 STREAM_DESCRIPTION = """\
 With `"stream": true` the reply comes as Server-Sent Events, one JSON object per `data:` line:
@@ -28,7 +72,7 @@ With `"stream": true` the reply comes as Server-Sent Events, one JSON object per
   with status `error`).
 
 A `: ping` comment line comes every 15 seconds while the model is silent. Whatever is known
-before the stream starts (validation, 403, 404, 409, 413) is an HTTP status instead. A client
+before the stream starts (validation, 403, 404, 409, 413, 429) is an HTTP status instead. A client
 that disconnects mid-reply leaves the reply stored as `interrupted` with its partial text.
 """
 
@@ -43,6 +87,55 @@ STREAM_EXAMPLE = (
     'data: {"seq": 2, "role": "assistant", "content": "Hello there!", "status": "complete", '
     '"usage": {"prompt_tokens": 21, "completion_tokens": 3}, "finish_reason": "stop", ...}\n\n'
 )
+
+
+def _stream_event(name: str, data: dict, description: str) -> dict:
+    # One Server-Sent Event, as OpenAPI 3.2 reads a `text/event-stream` schema without an
+    # `itemSchema` (and schemathesis with it): the event's fields, its data a JSON document.
+    return {
+        "type": "object",
+        "description": description,
+        "properties": {
+            "event": {"type": "string", "enum": [name]},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": data,
+            },
+        },
+        "required": ["event", "data"],
+    }
+
+
+MESSAGE_REF = {"$ref": "#/components/schemas/Message"}  # MessageSerializer's component
+STREAM_EVENT = {
+    "oneOf": [
+        _stream_event("message", MESSAGE_REF, "The visitor's message as stored, with its seq."),
+        _stream_event(
+            "delta",
+            {
+                "type": "object",
+                "properties": {"text": {"type": "string"}},
+                "required": ["text"],
+            },
+            "The next piece of the reply, as the model writes it (many).",
+        ),
+        _stream_event("done", MESSAGE_REF, "The reply as stored; the stream ends."),
+        _stream_event(
+            "error",
+            {
+                "type": "object",
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "retryable": {"type": "boolean"},
+                },
+                "required": ["code", "message", "retryable"],
+            },
+            "The reply failed (stored with status `error`); the stream ends.",
+        ),
+    ]
+}
 
 
 def _readiness(name: str):
@@ -73,43 +166,74 @@ ready = extend_schema(
 seed_create_session = extend_schema(
     tags=["seed"],
     request=None,
-    responses={200: s.SeedSessionSerializer},
+    parameters=[RETRY_AFTER],
+    responses={
+        200: s.SeedSessionSerializer,
+        **errors(403, 404, 413, 415, 429, 503, shape=s.SeedErrorSerializer),
+    },
     summary="Create a session (original ChatKit format)",
 )
 seed_chat = extend_schema(
     tags=["seed"],
     request=s.SeedChatSerializer,
-    responses={200: s.SeedChatResponseSerializer},
+    parameters=[RETRY_AFTER],
+    responses={
+        200: s.SeedChatResponseSerializer,
+        **errors(400, 403, 404, 409, 413, 415, 429, 502, 503, 504, shape=s.SeedErrorSerializer),
+    },
     summary="Send a message and get the reply (original ChatKit format)",
 )
 assistant_config = extend_schema(
-    tags=["v1"], responses={200: s.AssistantConfigSerializer, 404: s.ErrorSerializer}
+    tags=["v1"],
+    parameters=[
+        OpenApiParameter(
+            "slug",
+            OpenApiTypes.STR,
+            OpenApiParameter.PATH,
+            pattern=r"^[-a-zA-Z0-9_]+$",  # the URL's slug converter: anything else is a 404
+            examples=[OpenApiExample("The assistant made at installation", value="default")],
+        )
+    ],
+    responses={200: s.AssistantConfigSerializer, **errors(404, 503)},
 )
 sessions_post = extend_schema(
-    tags=["v1"], request=s.SessionCreateSerializer, responses={201: s.SessionSerializer, **ERRORS}
+    tags=["v1"],
+    request=s.SessionCreateSerializer,
+    parameters=[RETRY_AFTER],
+    responses={201: s.SessionSerializer, **errors(400, 403, 404, 413, 415, 429, 503)},
 )
 session_get = extend_schema(
     tags=["v1"],
-    parameters=[
-        OpenApiParameter("before", int, description="Page back: only messages with a lower seq.")
-    ],
-    responses={200: s.SessionSerializer, **ERRORS},
+    parameters=[s.SessionPageSerializer],
+    responses={200: s.SessionSerializer, **errors(400, 403, 404, 503)},
 )
-session_delete = extend_schema(tags=["v1"], responses={204: None, **ERRORS})
+session_delete = extend_schema(tags=["v1"], responses={204: None, **errors(403, 404, 409, 503)})
 messages_post = extend_schema(
     tags=["v1"],
     request=s.MessageCreateSerializer,
     description=STREAM_DESCRIPTION,
+    parameters=[RETRY_AFTER],
     responses={
         201: s.TurnSerializer,
         (200, "text/event-stream"): OpenApiResponse(
-            response=OpenApiTypes.STR,
-            description="The reply as it is written (with `stream: true`).",
+            response=STREAM_EVENT,
+            description="The reply as it is written (with `stream: true`); the schema is "
+            "one event's.",
             examples=[OpenApiExample("A streamed reply", value=STREAM_EXAMPLE)],
         ),
-        **ERRORS,
+        **errors(400, 403, 404, 409, 413, 415, 429, 502, 503, 504),
     },
 )
 feedback_post = extend_schema(
-    tags=["v1"], request=s.FeedbackCreateSerializer, responses={200: s.MessageSerializer, **ERRORS}
+    tags=["v1"],
+    request=s.FeedbackCreateSerializer,
+    responses={
+        200: s.MessageSerializer,
+        **errors(400, 403, 404, 409, 413, 415, 503),
+        404: OpenApiResponse(
+            s.ErrorSerializer,
+            description="No such session or message; or the message is the visitor's "
+            "(`not_a_reply`): only the assistant's replies take feedback.",
+        ),
+    },
 )

@@ -1,24 +1,81 @@
 """What the API reads and writes; also what the OpenAPI schema describes."""
 
 import json
+import re
 
 from django.conf import settings
-from django.core.validators import validate_slug
+from django.core.validators import (
+    MaxLengthValidator,
+    ProhibitNullCharactersValidator,
+    RegexValidator,
+    validate_slug,
+)
+from django.http import QueryDict
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from conversations.models import Message
 from conversations.representations import MessageSerializer
 
 METADATA_MAX_BYTES = 2048
+# The largest seq a message can have (a PositiveIntegerField: PostgreSQL's integer).
+SEQ_MAX = 2**31 - 1
+# A query string's number as people write it: no sign, space, leading zero or other digits
+# than ASCII's (int() would take " 3", "+3", "03" and "٣" alike).
+PLAIN_NUMBER = re.compile(r"[1-9][0-9]*")
+# The characters str.strip() trims (str.isspace()), written for a JSON Schema (ECMA-262) and
+# a Python regex alike: the schema and the server must agree on what "blank" is.
+SPACE = r"\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# Something besides spaces, and no NUL anywhere: what a trimmed, non-blank field takes.
+TEXT_PATTERN = rf"^[^\u0000]*[^\u0000{SPACE}][^\u0000]*\Z"
+# No NUL; "" too where the field may be blank, which the schema adds as an alternative.
+NO_NUL_PATTERN = r"^[^\u0000]+\Z"
 
 
 class StrictCharField(serializers.CharField):
-    """A string field that refuses numbers and booleans instead of turning them into text."""
+    """A string field that refuses numbers and booleans instead of turning them into text.
+
+    Its refusal of NUL characters (DRF's own, as PostgreSQL cannot store them) is a pattern
+    that also says what trimming and blank mean, so that the schema tells the whole rule.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # Validators see a value already trimmed and found not blank: this pattern can only
+        # fail on a NUL, but it is written out in full for the schema.
+        some_text = self.trim_whitespace and not self.allow_blank
+        pattern = RegexValidator(
+            TEXT_PATTERN if some_text else NO_NUL_PATTERN,
+            "Null characters are not allowed.",
+            "null_characters_not_allowed",
+        )
+        self.validators = [
+            pattern if isinstance(v, ProhibitNullCharactersValidator) else v
+            for v in self.validators
+        ]
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class MessageContentField(StrictCharField):
+    """A visitor's message: trimmed, then 1 to CHATKIT_MAX_MESSAGE_CHARS characters."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault(
+            "help_text",
+            "Trimmed, then 1 to `max_message_chars` characters (the assistant's config).",
+        )
+        # The limit is read per request, so that it follows the setting (tests override it).
+        too_long = MaxLengthValidator(
+            lambda: settings.CHATKIT_MAX_MESSAGE_CHARS,
+            "Ensure this field has no more than %(limit_value)d characters.",
+        )
+        super().__init__(
+            trim_whitespace=True, allow_blank=False, min_length=1, validators=[too_long], **kwargs
+        )
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -30,16 +87,33 @@ class StrictBooleanField(serializers.BooleanField):
         return data
 
 
-def _message_content_field(**kwargs) -> StrictCharField:
-    # Read per request, so the limit follows the setting (and tests' overrides of it).
-    return StrictCharField(trim_whitespace=True, allow_blank=False, **kwargs)
+class PageCursorField(serializers.IntegerField):
+    """A seq in a query string, strictly: plain digits from 1 to SEQ_MAX, given once."""
 
+    default_error_messages = {
+        "invalid": "Enter a whole number from 1 in plain digits (no sign, space or leading zero).",
+        "repeated": "Give this parameter once.",
+    }
 
-def validate_content_length(value: str) -> str:
-    limit = settings.CHATKIT_MAX_MESSAGE_CHARS
-    if len(value) > limit:
-        raise serializers.ValidationError(f"Ensure this field has no more than {limit} characters.")
-    return value
+    def __init__(self, **kwargs):
+        super().__init__(min_value=1, max_value=SEQ_MAX, **kwargs)
+
+    def get_value(self, query: QueryDict):
+        # What was sent, as sent: a QueryDict answers with the last of repeated values, and
+        # DRF would read `?before=` as no parameter at all.
+        values = query.getlist(self.field_name)
+        if not values:
+            return empty
+        return values if len(values) > 1 else values[0]
+
+    def to_internal_value(self, data):
+        if isinstance(data, list):
+            self.fail("repeated")
+        if not isinstance(data, str) or not PLAIN_NUMBER.fullmatch(data):
+            self.fail("invalid")
+        if len(data) > len(str(SEQ_MAX)):  # before int(), which refuses thousands of digits
+            self.fail("max_value", max_value=SEQ_MAX)
+        return int(data)
 
 
 # --- Output ------------------------------------------------------------------------------
@@ -85,8 +159,14 @@ class AssistantConfigSerializer(serializers.Serializer):
 
 
 class ErrorDetailSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
+    code = serializers.CharField(help_text="What went wrong, for programs: `rate_limited`, ….")
+    message = serializers.CharField(help_text="What went wrong, for people.")
+    retryable = serializers.BooleanField(
+        required=False, help_text="Upstream (model) failures: whether trying again may work."
+    )
+    fields = serializers.DictField(
+        required=False, help_text="400: the messages for each field or query parameter at fault."
+    )
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -96,23 +176,48 @@ class ErrorSerializer(serializers.Serializer):
 # --- Input -------------------------------------------------------------------------------
 
 
+class SessionPageSerializer(serializers.Serializer):
+    """The query of GET /api/v1/sessions/{id}: which page of messages."""
+
+    before = PageCursorField(
+        required=False, help_text="Page back: only messages with a lower seq (at most once)."
+    )
+
+
 class SessionCreateSerializer(serializers.Serializer):
     assistant = StrictCharField(required=False, validators=[validate_slug])
-    metadata = serializers.DictField(required=False, default=dict)
+    metadata = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text=f"Anything about the page the chat starts on, up to {METADATA_MAX_BYTES} "
+        "bytes as JSON. A NUL character in it is stored as U+FFFD.",
+    )
 
     def validate_metadata(self, value: dict) -> dict:
-        encoded = json.dumps(value)
-        if len(encoded) > METADATA_MAX_BYTES:
+        if len(json.dumps(value)) > METADATA_MAX_BYTES:
             raise serializers.ValidationError(
                 f"Ensure metadata is no larger than {METADATA_MAX_BYTES} bytes as JSON."
             )
-        if "\\u0000" in encoded:  # PostgreSQL's jsonb cannot store a NUL character
-            raise serializers.ValidationError("Metadata may not contain NUL characters.")
-        return value
+        return _without_nul(value)
+
+
+def _without_nul(value):
+    """`value` with each NUL character, which PostgreSQL's jsonb cannot store, as U+FFFD.
+
+    Metadata is the embedding page's context, not what the visitor wrote: a stray NUL in a
+    page title is no reason to refuse a conversation (and JSON Schema could not say so).
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    return value
 
 
 class MessageCreateSerializer(serializers.Serializer):
-    content = _message_content_field(validators=[validate_content_length])
+    content = MessageContentField()
     stream = StrictBooleanField(
         default=False,
         help_text="true: answer with a text/event-stream (message, delta…, done or error).",
@@ -129,7 +234,7 @@ class FeedbackCreateSerializer(serializers.Serializer):
 
 class SeedChatSerializer(serializers.Serializer):
     sessionId = StrictCharField()  # noqa: N815 (the seed's field name)
-    message = _message_content_field(validators=[validate_content_length])
+    message = MessageContentField()
 
 
 class SeedSessionSerializer(serializers.Serializer):
@@ -141,3 +246,7 @@ class SeedChatResponseSerializer(serializers.Serializer):
     sessionId = serializers.CharField()  # noqa: N815
     response = serializers.CharField()
     timestamp = serializers.DateTimeField()
+
+
+class SeedErrorSerializer(serializers.Serializer):
+    error = serializers.CharField(help_text="What went wrong, for people.")

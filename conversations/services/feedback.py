@@ -1,6 +1,6 @@
 """The visitor's rating of a reply."""
 
-from conversations.exceptions import InvalidInput, NotFound, ReplyInFlight
+from conversations.exceptions import NotAReply, NotFound, ReplyInFlight
 from conversations.models import Message, Session
 
 
@@ -12,7 +12,7 @@ def message_feedback_set(
     if message is None:
         raise NotFound("Message not found.")
     if message.role != Message.Role.ASSISTANT:
-        raise InvalidInput("Feedback applies to the assistant's replies only.")
+        raise NotAReply()
     if message.status == Message.Status.STREAMING:
         raise ReplyInFlight("This reply is still being written.")
     message.feedback_rating = rating or ""

@@ -3,13 +3,16 @@
 import hashlib
 import json
 import re
+from urllib.parse import unquote
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.urls import resolve
 
+from conversations.api import errors
 from conversations.models import Assistant, Message, Session
 from conversations.policy import ip_hash
 from tests.factories import messages_add
@@ -222,6 +225,14 @@ def test_create_session_validates_input(api, body):
     v1_error(post_json(api, "/api/v1/sessions", body), 400)
 
 
+def test_nul_in_session_metadata_is_stored_as_a_replacement_character(api):
+    metadata = {"title\x00": ["Shop\x00", {"k": "a\x00b"}], "n": 1}
+    response = post_json(api, "/api/v1/sessions", {"metadata": metadata})
+    assert response.status_code == 201, response.content
+    stored = Session.objects.get(public_id=response.json()["id"]).metadata
+    assert stored == {"title\ufffd": ["Shop\ufffd", {"k": "a\ufffdb"}], "n": 1}
+
+
 def test_create_session_without_body_uses_the_default_assistant(api):
     response = api.generic("POST", "/api/v1/sessions")
     assert response.status_code == 201
@@ -276,9 +287,40 @@ def test_get_session_pages_back_through_history(api, session):
     assert last["has_more"] is False
 
 
-@pytest.mark.parametrize("before", ["abc", "0", "-3", "1.5"])
+@pytest.mark.parametrize(
+    "before",
+    [
+        "abc",
+        "0",
+        "-3",
+        "1.5",
+        "",
+        " 3",
+        "3 ",
+        "+3",
+        "03",
+        "\u0663",
+        "\uff13",
+        "3\n",
+        "1" * 5000,
+        "2147483648",
+    ],
+)
 def test_get_session_rejects_bad_page_cursor(api, session, before):
-    v1_error(api.get(f"/api/v1/sessions/{session.public_id}?before={before}"), 400)
+    response = api.get(f"/api/v1/sessions/{session.public_id}", {"before": before})
+    assert "before" in v1_error(response, 400, "invalid")["fields"]
+
+
+def test_get_session_rejects_a_repeated_page_cursor(api, session):
+    messages_add(session, 10)
+    response = api.get(f"/api/v1/sessions/{session.public_id}", {"before": ["5", "3"]})
+    assert v1_error(response, 400)["fields"] == {"before": ["Give this parameter once."]}
+
+
+def test_get_session_takes_the_largest_page_cursor(api, session):
+    messages_add(session, 2)
+    response = api.get(f"/api/v1/sessions/{session.public_id}", {"before": "2147483647"})
+    assert [m["seq"] for m in response.json()["messages"]] == [1, 2]
 
 
 def test_message_shape(api, session):
@@ -429,6 +471,8 @@ def test_reply_cut_short_by_max_tokens_says_length(api, fake_llm, assistant):
         {},
         {"content": ""},
         {"content": "  \t\n "},
+        {"content": "\u3000\x1c\x85\u2028"},  # spaces beyond ASCII's are trimmed too
+        {"content": "a\x00b"},
         {"content": "a" * 1001},
         {"content": 5},
         {"content": True},
@@ -579,14 +623,16 @@ def test_feedback_is_recorded_and_cleared(api, session):
     assert (message.feedback_rating, message.feedback_comment) == ("", "")
 
 
-def test_feedback_on_a_visitor_message_is_400(api, session):
+def test_feedback_on_a_visitor_message_is_404_not_a_reply(api, session):
     messages_add(session, 2)
     v1_error(
         post_json(
             api, f"/api/v1/sessions/{session.public_id}/messages/1/feedback", {"rating": "up"}
         ),
-        400,
+        404,
+        "not_a_reply",
     )
+    assert Message.objects.get(session=session, seq=1).feedback_rating == ""
 
 
 @pytest.mark.parametrize(
@@ -625,6 +671,32 @@ def test_unknown_api_urls_are_json_404(api):
     for path in ["/api/nothing", "/api/v1/sessions/abc/extra/path", "/api/", "/health/nope"]:
         for method in (api.get, api.post, api.delete):
             v1_error(method(path), 404, "not_found")
+
+
+NEWLINE_PATHS = [
+    "/api/v1/assistants/a%0Ab",
+    "/api/nothing%0A",
+    "/health/%0Anope",
+    "/api/v1/sessions/abc/extra%0A/path",
+]
+
+
+@pytest.mark.parametrize("path", NEWLINE_PATHS)
+def test_paths_with_a_newline_resolve_to_the_json_404(path):
+    assert resolve(unquote(path)).func is errors.not_found
+
+
+@pytest.mark.parametrize("path", NEWLINE_PATHS)
+def test_paths_with_a_newline_are_json_404_even_under_debug(api, settings, path):
+    # Django's DEBUG page answers what no route matches; DEBUG is read per request there.
+    settings.DEBUG = True
+    v1_error(api.get(path), 404, "not_found")
+
+
+def test_the_404_for_a_path_with_a_newline_is_readable_cross_origin(api):
+    response = api.get("/api/v1/assistants/a%0Ab", HTTP_ORIGIN="https://shop.example")
+    v1_error(response, 404, "not_found")
+    assert response["Access-Control-Allow-Origin"] == "https://shop.example"
 
 
 def test_wrong_method_is_json_405(api, session):

@@ -5,7 +5,7 @@ endpoints are plain DRF views.
 """
 
 from adrf.views import APIView as AsyncAPIView
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -46,10 +46,8 @@ class SessionDetailView(APIView):
     def get(self, request, session_id: str):
         """A conversation with its newest page of messages."""
         session = session_for(request, session_id)
-        before = request.query_params.get("before")
-        if before is not None:
-            before = serializers.IntegerField(min_value=1).run_validation(before)
-        return Response(session_body(session, before=before), headers=NO_STORE)
+        page = validated(s.SessionPageSerializer, request.query_params)
+        return Response(session_body(session, before=page.get("before")), headers=NO_STORE)
 
     @schema.session_delete
     def delete(self, request, session_id: str):
