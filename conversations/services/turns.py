@@ -122,6 +122,7 @@ def turn_open_sync(
     model = llm.DEMO_MODEL if demo else assistant.model or settings.OPENAI_MODEL
     owner = heartbeat.beat_now()  # before the reply names this process as its writer
     now = timezone.now()
+    reply = None
     try:
         with transaction.atomic():
             session_lock(
@@ -155,10 +156,16 @@ def turn_open_sync(
                 owner=owner,
                 reserved_tokens=reservation.tokens if reservation else None,
             )
+            # Owned before anyone can see it: another turn of this process must not take it
+            # for one this process left behind.
+            heartbeat.own(reply.pk)
     except BudgetExhausted:
         budgets.budget_exhausted_report(assistant=assistant, now=now)
         raise
-    heartbeat.own(reply.pk)
+    except BaseException:
+        if reply is not None:
+            heartbeat.disown(reply.pk)  # it was never stored
+        raise
     request = llm.ReplyRequest(
         model=model,
         messages=messages,

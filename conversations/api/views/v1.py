@@ -14,7 +14,6 @@ from conversations.api import schema
 from conversations.api import serializers as s
 from conversations.api.streams import TurnStreamResponse
 from conversations.api.views.common import NO_STORE, session_body, session_for, validated
-from conversations.exceptions import SimpleRequestRefused
 
 
 class AssistantConfigView(APIView):
@@ -29,12 +28,11 @@ class SessionListView(AsyncAPIView):
     @schema.sessions_post
     async def post(self, request):
         """Start a conversation."""
-        visitor = policy.Visitor.of(request)
-        if visitor.simple_body:  # refused by the gate, before the body is parsed
-            raise SimpleRequestRefused()
-        data = validated(s.SessionCreateSerializer, request.data)
+        data = validated(s.SessionCreateSerializer, request.data)  # JSON only: 415 else
         session = await services.session_start(
-            visitor=visitor, assistant_slug=data.get("assistant"), metadata=data["metadata"]
+            visitor=policy.Visitor.of(request),
+            assistant_slug=data.get("assistant"),
+            metadata=data["metadata"],
         )
         return Response(
             session_body(session, new=True), status=status.HTTP_201_CREATED, headers=NO_STORE
