@@ -93,6 +93,12 @@ def owns(reply_pk: int) -> bool:
         return reply_pk in _owned
 
 
+def writing() -> frozenset[int]:
+    """The replies this process writes now."""
+    with _lock:
+        return frozenset(_owned)
+
+
 class _Retry:
     def __init__(self, write: Callable[[], object]):
         self.write = write
