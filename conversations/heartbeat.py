@@ -102,8 +102,10 @@ def writing() -> frozenset[int]:
 class _Retry:
     def __init__(self, write: Callable[[], object]):
         self.write = write
+        # Not at once: the write has just failed (and the turn may be storing its reply
+        # another way meanwhile).
         self.delay = RETRY_FIRST_SECONDS
-        self.due = time.monotonic()
+        self.due = time.monotonic() + self.delay
 
 
 def retry_later(reply_pk: int, write: Callable[[], object]) -> None:

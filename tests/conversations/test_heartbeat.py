@@ -1,6 +1,9 @@
 """Which replies are in flight (conversations.heartbeat, selectors.replies): a reply blocks its
-conversation while its owner beats."""
+conversation while its owner beats, and a final write that failed is retried with back-off."""
 
+import itertools
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -27,6 +30,69 @@ def owned():
     yield own
     for pk in pks:
         heartbeat.disown(pk)
+
+
+# --- Retrying a reply's final write ------------------------------------------------------------
+
+
+class Write:
+    """A reply's final write that fails `failures` times, then goes through; it notes when."""
+
+    def __init__(self, failures: int = 0):
+        self.failures = failures
+        self.attempts: list[float] = []
+        self.stored = threading.Event()
+
+    def __call__(self) -> None:
+        self.attempts.append(time.monotonic())
+        if len(self.attempts) <= self.failures:
+            raise ConnectionError("the database is away")
+        self.stored.set()
+
+
+def eventually(condition, timeout: float = 5) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_a_failed_final_write_is_retried_at_doubling_intervals(owned):
+    pk = owned(-101)
+    write = Write(failures=2)
+
+    failed_at = time.monotonic()  # the write failed just now: its retries come later
+    heartbeat.retry_later(pk, write)
+
+    assert write.stored.wait(10)
+    gaps = [later - earlier for earlier, later in itertools.pairwise([failed_at, *write.attempts])]
+    first = heartbeat.RETRY_FIRST_SECONDS
+    for gap, expected in zip(gaps, [first, 2 * first, 4 * first], strict=True):
+        assert expected - 0.01 <= gap < expected + 0.5, gaps
+    assert eventually(lambda: not heartbeat.owns(pk))  # stored: this process no longer writes it
+
+
+def test_the_first_failed_write_of_a_reply_is_the_one_retried(owned):
+    pk = owned(-102)
+    first, second = Write(failures=1), Write()
+
+    heartbeat.retry_later(pk, first)
+    heartbeat.retry_later(pk, second)  # a later ending of the same reply, which failed too
+
+    assert first.stored.wait(10)
+    assert len(first.attempts) == 2 and second.attempts == []
+
+
+def test_a_write_of_a_reply_this_process_does_not_write_is_not_retried(owned):
+    stranger, sentinel = Write(), Write()
+
+    heartbeat.retry_later(-103, stranger)
+    heartbeat.retry_later(owned(-104), sentinel)
+
+    assert sentinel.stored.wait(10)  # retries due together run in one pass
+    assert stranger.attempts == []
 
 
 # --- Which replies are in flight ---------------------------------------------------------------
