@@ -93,11 +93,19 @@ def owns(reply_pk: int) -> bool:
         return reply_pk in _owned
 
 
+def writing() -> frozenset[int]:
+    """The replies this process writes now."""
+    with _lock:
+        return frozenset(_owned)
+
+
 class _Retry:
     def __init__(self, write: Callable[[], object]):
         self.write = write
+        # Not at once: the write has just failed (and the turn may be storing its reply
+        # another way meanwhile).
         self.delay = RETRY_FIRST_SECONDS
-        self.due = time.monotonic()
+        self.due = time.monotonic() + self.delay
 
 
 def retry_later(reply_pk: int, write: Callable[[], object]) -> None:

@@ -67,11 +67,18 @@ def messages_add(session: Session, count: int, *, start: int = 1) -> list[Messag
     )
 
 
-def reply_streaming(session: Session, *, started_ago: timedelta = timedelta(0)) -> Message:
-    """A reply still marked `streaming` (being written, or left by a dead process)."""
+def reply_streaming(
+    session: Session, *, started_ago: timedelta = timedelta(0), owner: str = ""
+) -> Message:
+    """A reply still marked `streaming` (being written, or left by a dead process), written by
+    the process `owner` (none: a reply stored before replies named their writer)."""
     seq = session.messages.count() + 1
     reply = Message.objects.create(
-        session=session, seq=seq, role=Message.Role.ASSISTANT, status=Message.Status.STREAMING
+        session=session,
+        seq=seq,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        owner=owner,
     )
     Message.objects.filter(pk=reply.pk).update(created_at=timezone.now() - started_ago)
     reply.refresh_from_db()

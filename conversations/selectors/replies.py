@@ -34,10 +34,16 @@ def _owner_beating(now: datetime) -> Exists:
 def replies_in_flight(*, now: datetime | None = None) -> QuerySet[Message]:
     """Replies being written now: `streaming`, by a process that still beats or stored the
     reply moments ago (or, for a reply stored before replies named their owner, one younger
-    than the reply timeout)."""
+    than the reply timeout); of those naming this process, the ones it still writes.
+    (`reply_abandoned`'s rules, for many replies at once.)"""
     now = now or timezone.now()
+    mine = heartbeat.process_id()
     return Message.objects.filter(
-        Q(owner="") | Q(created_at__gte=heartbeat.alive_since(now)) | _owner_beating(now),
+        Q(owner=mine, pk__in=heartbeat.writing())
+        | (
+            ~Q(owner=mine)
+            & (Q(owner="") | Q(created_at__gte=heartbeat.alive_since(now)) | _owner_beating(now))
+        ),
         status=Message.Status.STREAMING,
         created_at__gte=abandoned_before(now),
     )
