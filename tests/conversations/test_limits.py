@@ -279,7 +279,12 @@ def test_a_request_without_an_origin_starts_a_session(api, assistant, route, cre
 @pytest.mark.parametrize(("route", "created"), SESSION_ROUTES)
 @pytest.mark.parametrize(
     "content_type",
-    ["text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded"],
+    [
+        "text/plain",
+        "text/plain;charset=UTF-8",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ],
 )
 def test_a_body_any_page_may_send_unasked_starts_no_session(
     api, assistant, route, created, content_type
