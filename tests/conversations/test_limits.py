@@ -142,6 +142,21 @@ async def test_messages_over_the_limit_per_ip_are_429_on_every_chat_route(
     assert not await Message.objects.filter(session__public_id=sessions[2]).aexists()
 
 
+# Closing a response sends request_finished, which closes the database connection.
+@pytest.mark.django_db(transaction=True)
+def test_a_stream_closed_unsent_gives_back_its_place(api, assistant, settings):
+    # Django closes a response it never sent (its visitor left first): the turn ends there.
+    settings.CHATKIT_RATELIMIT_STREAMS_PER_IP = 1
+    first, second = new_session(api), new_session(api)
+    unsent = post_json(api, f"/api/v1/sessions/{first}/messages", {"content": "hi", "stream": True})
+    assert unsent.status_code == 200
+
+    unsent.close()
+
+    assert Message.objects.get(session__public_id=first, seq=2).status == "interrupted"
+    assert send(api, second).status_code == 201
+
+
 # --- Daily token budgets --------------------------------------------------------------------
 
 # The shop's replies reserve max_output_tokens (10) and an estimate of the prompt: a quarter
