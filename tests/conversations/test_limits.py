@@ -177,7 +177,8 @@ def spent(assistant: Assistant, day) -> int:
     return DailySpend.objects.get(assistant=assistant, day=day).tokens
 
 
-def test_a_spent_budget_refuses_replies_until_the_next_utc_day(api, fake_llm):
+def test_a_spent_budget_refuses_replies_until_the_next_utc_day(api, fake_llm, settings):
+    settings.CHATKIT_RATELIMIT_STREAMS_PER_IP = 1  # a refused reply gives back its place
     fake_llm.configure(reply_tokens=3)  # 2 + 3 tokens spent a reply
     assistant = shop(budget=RESERVED + 4)  # once 5 are spent, a reply no longer fits
     evening = datetime(2030, 1, 1, 23, 0, tzinfo=UTC)
@@ -191,6 +192,7 @@ def test_a_spent_budget_refuses_replies_until_the_next_utc_day(api, fake_llm):
         assert retry_after == 3600  # until midnight, UTC
         assert stored_contents(late) == []
         assert spent(assistant, evening.date()) == 5
+        assert send(api, new_session(api)).status_code == 201  # another assistant's reply
 
     with time_machine.travel(datetime(2030, 1, 2, 0, 0, 1, tzinfo=UTC), tick=False):
         assert send(api, late).status_code == 201
