@@ -44,14 +44,8 @@ def counted_keys(server) -> list[bytes]:
     idents = {client_hash(server, "127.0.0.1")}
     idents |= set(Session.objects.values_list("ip_hash", flat=True)) - {""}
     idents |= {str(pk) for pk in Session.objects.values_list("pk", flat=True)}
-    client = redis.Redis.from_url(server.redis_url)
-    with client:
-        return [
-            key
-            for ident in idents
-            for pattern in (f"{KEY_PREFIX}*:{ident}", f"{KEY_PREFIX}streams-ip:{ident}")
-            for key in client.scan_iter(match=pattern)
-        ]
+    with redis.Redis.from_url(server.redis_url) as client:
+        return [key for ident in idents for key in client.scan_iter(match=f"{KEY_PREFIX}*:{ident}")]
 
 
 @pytest.fixture
@@ -154,8 +148,7 @@ def statuses(responses: list[httpx.Response]) -> list[int]:
 
 def counted(server, limit: str) -> int:
     """What a server counted in Redis for 127.0.0.1 against a limit, over every window."""
-    client = redis.Redis.from_url(server.redis_url)
-    with client:
+    with redis.Redis.from_url(server.redis_url) as client:
         keys = client.keys(f"{KEY_PREFIX}{limit}:*:{client_hash(server, '127.0.0.1')}")
         return sum(int(value) for value in client.mget(keys)) if keys else 0
 
