@@ -80,7 +80,7 @@ def live_server_factory(django_db_setup, django_db_blocker):
 
     def start(**env: str) -> LiveServer:
         # Rate limits count per client IP, and every test's requests come from 127.0.0.1:
-        # off unless a test turns them on (tests/conversations/test_limits_live.py does).
+        # off unless a test turns them on (tests/test_limits_live.py does).
         env.setdefault("CHATKIT_RATELIMIT_ENABLED", "false")
         server = LiveServer(**env)
         servers.append(server)

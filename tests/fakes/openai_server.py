@@ -65,6 +65,7 @@ class Knobs:
     malformed_after: int = 0  # fault="malformed": content tokens sent before the bad line
     malformed_continue: bool = True  # after the bad line, finish the stream (else end it bare)
     hold_after: int | None = None  # streaming: content tokens sent, then wait for release()
+    usage: bool = True  # streaming: False ignores stream_options, as some servers do (no usage)
 
 
 _KNOB_NAMES = frozenset(f.name for f in dataclasses.fields(Knobs))
@@ -802,7 +803,9 @@ class FakeOpenAI:
     ) -> bool:
         """Send the reply as SSE chunks, one HTTP chunk per event, injecting stream faults."""
         options = body.get("stream_options")
-        include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+        include_usage = (
+            knobs.usage and isinstance(options, dict) and bool(options.get("include_usage"))
+        )
 
         def chunk(delta: dict[str, Any], finish: str | None) -> str:
             obj: dict[str, Any] = {

@@ -97,6 +97,24 @@ def test_streaming_without_include_usage_has_no_usage_chunk(
     assert chunks[-1].choices[0].finish_reason == "stop"
 
 
+def test_a_server_that_ignores_include_usage_sends_no_usage(
+    fake: FakeOpenAI, client: openai.OpenAI
+) -> None:
+    fake.configure(reply="a b", usage=False)
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-test",
+            messages=MESSAGES,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "a b"
+    assert all(c.usage is None for c in chunks)
+    assert chunks[-1].choices[0].finish_reason == "stop"
+
+
 def test_max_tokens_truncates_with_length(fake: FakeOpenAI, client: openai.OpenAI) -> None:
     fake.configure(reply_tokens=10)
     reply = client.chat.completions.create(model="gpt-test", messages=MESSAGES, max_tokens=3)
