@@ -149,10 +149,12 @@ class _RedisStore:
         self.take_script = self.client.register_script(self._TAKE)
 
     async def incr(self, key: str, *, ttl: int) -> int:
+        # One MULTI: the window's key is made with its expiry if new, then counted (any
+        # Redis version; EXPIRE's NX flag would need 7).
         async with self.client.pipeline(transaction=True) as pipe:
+            pipe.set(key, 0, ex=ttl, nx=True)
             pipe.incr(key)
-            pipe.expire(key, ttl, nx=True)
-            count, _ = await pipe.execute()
+            _, count = await pipe.execute()
         return int(count)
 
     async def lease_take(self, key: str, member: str, *, limit: int, ttl: float) -> bool:

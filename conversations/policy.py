@@ -55,9 +55,21 @@ def client_ip(request: HttpRequest) -> str:
 
 
 def ip_hash(ip: str) -> str:
-    """A keyed hash of a client IP (keyed by SECRET_KEY): countable, not reversible."""
+    """A keyed hash of a client IP (keyed by SECRET_KEY): countable, not reversible.
+
+    An IPv6 client is counted by its /64 network: one subscriber gets a whole /64, and could
+    otherwise take a new address for every request.
+    """
     if not ip:
         return ""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        address = None
+    if address is not None and address.version == 6 and address.ipv4_mapped is None:
+        ip = str(ipaddress.ip_network(f"{address}/64", strict=False))
+    elif address is not None and address.version == 6:
+        ip = str(address.ipv4_mapped)
     return salted_hmac("chatkit.client-ip", ip, algorithm="sha256").hexdigest()
 
 

@@ -339,3 +339,12 @@ def test_a_conversation_cannot_be_used_from_a_foreign_origin(api, session):
         post_json(api, f"{path}/messages/2/feedback", {"rating": "up"}, **allowed).status_code
         == 200
     )
+
+
+def test_an_ipv6_client_is_counted_by_its_64_network():
+    from conversations.policy import ip_hash
+
+    assert ip_hash("2001:db8:1:2::1") == ip_hash("2001:db8:1:2:ffff:ffff:ffff:ffff")
+    assert ip_hash("2001:db8:1:2::1") != ip_hash("2001:db8:1:3::1")
+    assert ip_hash("::ffff:203.0.113.7") == ip_hash("203.0.113.7")  # the same IPv4 client
+    assert ip_hash("203.0.113.7") != ip_hash("203.0.113.8")
