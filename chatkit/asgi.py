@@ -1,6 +1,7 @@
 """ASGI entry point: `uvicorn chatkit.asgi:application`."""
 
 import functools
+import multiprocessing
 import os
 
 import django
@@ -48,11 +49,30 @@ def _is_chat(path: str) -> bool:
 
 django.setup(set_prefix=False)
 
+from django.conf import settings  # noqa: E402
+from django.core.exceptions import ImproperlyConfigured  # noqa: E402
+
+# `uvicorn --workers N` starts each worker as a child process, whether or not WEB_CONCURRENCY
+# says so (settings check that one): without a shared cache each would count its own limits.
+if (
+    not settings.DEBUG
+    and settings.CHATKIT_RATELIMIT_ENABLED
+    and not settings.REDIS_URL
+    and multiprocessing.parent_process() is not None
+):
+    raise ImproperlyConfigured(
+        "Refusing to start a worker process without REDIS_URL: with several workers every "
+        "rate limit would count per worker (see .env.example)."
+    )
+
 from chatkit.bodies import BodyLimit  # noqa: E402 (these need the settings loaded)
-from conversations import metrics  # noqa: E402
+from conversations import heartbeat, metrics  # noqa: E402
 from conversations.api.streams import opened_streams  # noqa: E402
 
 # Bodies over their route's cap are refused before Django would spool them to disk.
 application = BodyLimit(ChatKitASGIHandler())
 
 metrics.forget_dead_processes()  # of workers that ran before this one, in a shared directory
+# Beats while this process writes replies, retries their failed final writes, and ends the
+# replies of processes that are gone.
+heartbeat.start()

@@ -77,9 +77,7 @@ def own(reply_pk: int) -> None:
     process_id()
     with _lock:
         _owned.add(reply_pk)
-        if _state["thread"] is None:
-            _state["thread"] = threading.Thread(target=_run, name="chatkit-heartbeat", daemon=True)
-            _state["thread"].start()
+    start()
 
 
 def disown(reply_pk: int) -> None:
@@ -118,6 +116,25 @@ def retry_later(reply_pk: int, write: Callable[[], object]) -> None:
     _wake.set()
 
 
+_sweepers: list[Callable[[], object]] = []
+
+
+def on_every_beat(sweep: Callable[[], object]) -> None:
+    """Run `sweep` once a beat, in every process that serves (services.turns ends the replies
+    of processes that are gone with it, so no reply holds its budget until someone writes)."""
+    _sweepers.append(sweep)
+
+
+def start() -> None:
+    """Start this process's heartbeat thread now (a serving process, at start-up), rather than
+    with its first reply: it also sweeps up after processes that died."""
+    process_id()
+    with _lock:
+        if _state["thread"] is None:
+            _state["thread"] = threading.Thread(target=_run, name="chatkit-heartbeat", daemon=True)
+            _state["thread"].start()
+
+
 def _run() -> None:
     interval = settings.CHATKIT_HEARTBEAT_SECONDS
     next_beat = time.monotonic() + interval
@@ -128,24 +145,36 @@ def _run() -> None:
         _wake.clear()
         try:
             if time.monotonic() >= next_beat:
-                next_beat = time.monotonic() + interval
                 with _lock:
                     busy = bool(_owned)
-                if busy:
-                    _beat()
+                beaten = _beat() if busy else True
+                # A beat that failed is tried again soon: three missed, and another process
+                # would take this one's replies for abandoned.
+                next_beat = time.monotonic() + (interval if beaten else min(interval, 0.5))
+                if beaten:
+                    _sweep()
             _retry_due(cap=interval)
         finally:
             connection.close()  # this thread's; back to the pool between beats
 
 
-def _beat() -> None:
+def _beat() -> bool:
     now = timezone.now()
     try:
         ProcessHeartbeat.objects.update_or_create(process=process_id(), defaults={"beat_at": now})
-    except Exception as exc:  # the database is away: the next beat tries again
+    except Exception as exc:  # the database is away: tried again shortly
         logger.warning("heartbeat not stored: %r", exc)
-    else:
-        _state["beat_at"] = now
+        return False
+    _state["beat_at"] = now
+    return True
+
+
+def _sweep() -> None:
+    for sweep in _sweepers:
+        try:
+            sweep()
+        except Exception as exc:  # the database is away, say: the next beat sweeps again
+            logger.warning("sweeping up after gone processes failed: %r", exc)
 
 
 def _retry_due(*, cap: float) -> None:

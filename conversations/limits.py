@@ -175,7 +175,7 @@ class _LocalStore:
         self.leases: dict[str, dict[str, float]] = {}
 
     async def incr(self, key: str, *, ttl: int) -> int:
-        now = time.monotonic()
+        now = time.time()
         with self.lock:
             if len(self.counts) > 10_000:
                 self.counts = {k: v for k, v in self.counts.items() if v[1] > now}
@@ -186,7 +186,7 @@ class _LocalStore:
             return count + 1
 
     async def lease_take(self, key: str, member: str, *, limit: int, ttl: float) -> bool:
-        now = time.monotonic()
+        now = time.time()
         with self.lock:
             held = {m: e for m, e in self.leases.get(key, {}).items() if e > now}
             if len(held) >= limit:

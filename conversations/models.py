@@ -169,6 +169,8 @@ class Message(models.Model):
     # tokens it reserved of its assistant's daily budget, settled when it ends.
     owner = models.CharField(max_length=100, blank=True)
     reserved_tokens = models.PositiveIntegerField(null=True, blank=True)
+    reserved_prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    reserved_on = models.DateField(null=True, blank=True)  # the UTC day it counts in
 
     class Meta:
         ordering = ["session_id", "seq"]

@@ -60,8 +60,8 @@ def ip_hash(ip: str) -> str:
     An IPv6 client is counted by its /64 network: one subscriber gets a whole /64, and could
     otherwise take a new address for every request.
     """
-    if not ip:
-        return ""
+    if not ip:  # a Unix socket with no proxy header: every such client shares one count
+        ip = "unknown"
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:

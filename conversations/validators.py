@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 # what django-cors-headers compares, letter for letter).
 ORIGIN = re.compile(r"https?://(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::\d{1,5})?")
 # A rate limit, "count/period": 10/m, 30/h, 5/15m (s, m, h, d), as django-ratelimit writes it.
-RATE = re.compile(r"(\d+)/(\d*)([smhd])")
+RATE = re.compile(r"(\d+)/([1-9]\d*)?([smhd])")
 _PERIOD_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 STARTER_PROMPTS_MAX = 6
 STARTER_PROMPT_CHARS = 200

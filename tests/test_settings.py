@@ -174,7 +174,7 @@ def test_production_with_several_workers_refuses_to_count_limits_per_worker():
     assert settings_value("settings.WEB_CONCURRENCY", **PRODUCTION, **off) == "2"
 
 
-@pytest.mark.parametrize("rate", ["10", "ten/m", "10/w", "10/m/2", "-1/m"])
+@pytest.mark.parametrize("rate", ["10", "ten/m", "10/w", "10/m/2", "-1/m", "5/0m"])
 def test_a_rate_that_is_not_count_per_period_is_refused(rate):
     result = run_django(
         "import django; django.setup()", **PRODUCTION, CHATKIT_RATELIMIT_MESSAGES_PER_IP=rate
@@ -191,3 +191,45 @@ def test_one_switch_turns_every_limit_off_django_ratelimits_too():
     assert off == "False"
     # django-ratelimit's own checks reject a local-memory cache: it is not an installed app.
     assert settings_value("'django_ratelimit' in settings.INSTALLED_APPS", **PRODUCTION) == "False"
+
+
+def test_a_worker_process_without_redis_refuses_to_start(tmp_path):
+    # `uvicorn --workers 2` starts workers as child processes, WEB_CONCURRENCY or not.
+    script = tmp_path / "workers.py"
+    script.write_text(
+        "import multiprocessing, sys\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "def load():\n"
+        "    import chatkit.asgi\n"
+        "if __name__ == '__main__':\n"
+        "    worker = multiprocessing.get_context('spawn').Process(target=load)\n"
+        "    worker.start(); worker.join()\n"
+        "    print('exit', worker.exitcode)\n"
+    )
+    env = {"DJANGO_SETTINGS_MODULE": "chatkit.settings", **PRODUCTION}
+    alone = run_django("import chatkit.asgi; print('served')", **env)
+    assert alone.returncode == 0 and "served" in alone.stdout, alone.stderr
+
+    refused = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"], "CHATKIT_ENV_FILE": "", **env},
+        capture_output=True,
+        text=True,
+    )
+    assert "exit 1" in refused.stdout
+    assert "Refusing to start a worker process without REDIS_URL" in refused.stderr
+
+    shared = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=ROOT,
+        env={
+            "PATH": os.environ["PATH"],
+            "CHATKIT_ENV_FILE": "",
+            **env,
+            "REDIS_URL": "redis://127.0.0.1:6379/0",
+        },
+        capture_output=True,
+        text=True,
+    )
+    assert "exit 0" in shared.stdout, shared.stderr

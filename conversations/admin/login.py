@@ -10,6 +10,7 @@ A cache that does not answer lets attempts through (logged), as every other limi
 import functools
 import logging
 import math
+import unicodedata
 
 from django.conf import settings
 from django.contrib import admin
@@ -28,7 +29,9 @@ def _ip_key(group: str, request: HttpRequest) -> str:
 
 
 def _username_key(group: str, request: HttpRequest) -> str:
-    name = request.POST.get("username", "").strip().lower()
+    # Normalised as Django's UsernameField does before authenticating (NFKC), and case-folded:
+    # "admin" typed in full-width letters and "Admin" are guesses at the same account.
+    name = unicodedata.normalize("NFKC", request.POST.get("username", "")).strip().casefold()
     return salted_hmac("chatkit.admin-login", name, algorithm="sha256").hexdigest()
 
 

@@ -14,7 +14,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.http import StreamingHttpResponse
 
@@ -131,8 +130,5 @@ class TurnStreamResponse(StreamingHttpResponse):
         # does not track streams (the test client), a stream never sent ends here.
         if not self.started:
             self.started = True
-            services.turn_end_sync(self.turn)
-            # turn_end_sync is the database's half of turn_end: the visitor's place among
-            # concurrent replies is given back here, or it would be held until it expires.
-            async_to_sync(self.turn.lease.release)()
+            services.turn_end_blocking(self.turn)
         super().close()

@@ -53,7 +53,17 @@ def reply_streaming(*, session: Session) -> Message | None:
     """The conversation's reply marked `streaming`, if any (in flight, or abandoned)."""
     return (
         Message.objects.filter(session=session, status=Message.Status.STREAMING)
-        .only("pk", "session", "seq", "created_at", "model", "owner", "reserved_tokens")
+        .only(
+            "pk",
+            "session",
+            "seq",
+            "created_at",
+            "model",
+            "owner",
+            "reserved_tokens",
+            "reserved_prompt_tokens",
+            "reserved_on",
+        )
         .first()
     )
 

@@ -24,14 +24,16 @@ from conversations.selectors.budgets import utc_day
 
 logger = logging.getLogger(__name__)
 
-# Roughly four characters a token for English text with OpenAI's tokenisers; a few more for
-# each message's framing. An estimate: the real count replaces it when the model reports it.
-CHARS_PER_TOKEN = 4
-TOKENS_PER_MESSAGE = 4
+# A reservation must not fall short, or concurrent replies could overshoot the budget: a
+# token of a byte-level tokeniser (OpenAI's, Llama's) covers at least one byte of UTF-8, so
+# a text's bytes bound its tokens from above, in any language (about 4 times the real count
+# for English; the real count replaces the estimate when the model reports it). A few more
+# for each message's framing.
+TOKENS_PER_MESSAGE = 8
 ALERT_PERCENTS = (80, 100)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Reservation:
     """Tokens a reply holds of its assistant's spend for the day it started."""
 
@@ -49,7 +51,8 @@ def seconds_until_tomorrow(now: datetime) -> int:
 
 
 def tokens_estimate(text: str) -> int:
-    return math.ceil(len(text) / CHARS_PER_TOKEN)
+    """At least as many tokens as the text takes (see above)."""
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def prompt_estimate(messages: list[dict[str, str]]) -> int:
@@ -74,7 +77,9 @@ def budget_reserve(
         spend = spend.filter(tokens__lte=budget - tokens)
     if not spend.update(tokens=F("tokens") + tokens):
         raise BudgetExhausted(retry_after=seconds_until_tomorrow(now))
-    reservation = Reservation(assistant.pk, budget, day, tokens, prompt)
+    reservation = Reservation(
+        assistant_id=assistant.pk, budget=budget, day=day, tokens=tokens, prompt_estimate=prompt
+    )
     _report_share(reservation, slug=assistant.slug)
     return reservation
 
@@ -82,34 +87,44 @@ def budget_reserve(
 def budget_exhausted_report(*, assistant: Assistant, now: datetime) -> None:
     """Record that a reply was refused for the budget: the day's 100% line, once."""
     if assistant.daily_token_budget:
-        reservation = Reservation(assistant.pk, assistant.daily_token_budget, utc_day(now), 0, 0)
+        reservation = Reservation(
+            assistant_id=assistant.pk,
+            budget=assistant.daily_token_budget,
+            day=utc_day(now),
+            tokens=0,
+            prompt_estimate=0,
+        )
         _report_share(reservation, slug=assistant.slug, refused=True)
 
 
 def reservation_of(reply: Message, assistant: Assistant) -> Reservation | None:
-    """What a `streaming` reply holds, as stored with it (for ending one left by a dead
-    process, which knew the prompt's estimate; here it is what is left of the reservation
-    once the reply's `max_tokens` is taken off)."""
-    if reply.reserved_tokens is None:
+    """What a `streaming` reply holds, as stored with it (to end one its process left)."""
+    if reply.reserved_tokens is None or reply.reserved_on is None:
         return None
-    prompt = max(0, reply.reserved_tokens - assistant.max_output_tokens)
     return Reservation(
-        assistant.pk,
-        assistant.daily_token_budget,
-        utc_day(reply.created_at),
-        reply.reserved_tokens,
-        prompt,
+        assistant_id=assistant.pk,
+        budget=assistant.daily_token_budget,
+        day=reply.reserved_on,
+        tokens=reply.reserved_tokens,
+        prompt_estimate=reply.reserved_prompt_tokens or 0,
     )
 
 
-def budget_settle(reservation: Reservation, reply: Message, *, slug: str) -> None:
-    """Replace a reply's reservation with what it spent (call it with the reply's end)."""
+def spent_by(reservation: Reservation, reply: Message) -> int:
+    """What a reply spent: the usage the model reported, or an estimate from its text."""
     if reply.prompt_tokens is not None or reply.completion_tokens is not None:
-        spent = (reply.prompt_tokens or 0) + (reply.completion_tokens or 0)
-    else:
-        spent = reservation.prompt_estimate + tokens_estimate(reply.content)
+        return (reply.prompt_tokens or 0) + (reply.completion_tokens or 0)
+    return reservation.prompt_estimate + tokens_estimate(reply.content)
+
+
+def budget_settle(
+    *, reservation: Reservation, reply: Message, slug: str, held: int | None = None
+) -> None:
+    """Replace what a reply holds of the day's spend (its reservation, unless `held` says
+    otherwise) with what it spent; call it with the reply's end."""
+    held = reservation.tokens if held is None else held
     DailySpend.objects.filter(assistant_id=reservation.assistant_id, day=reservation.day).update(
-        tokens=Greatest(F("tokens") - reservation.tokens + spent, Value(0))
+        tokens=Greatest(F("tokens") - held + spent_by(reservation, reply), Value(0))
     )
     _report_share(reservation, slug=slug)
 

@@ -20,11 +20,13 @@ a final write that failed.
 import asyncio
 import contextlib
 import functools
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Case, F, Max, Value, When
@@ -44,6 +46,8 @@ from conversations.models import Message, Session
 from conversations.services import budgets
 from conversations.services.model_text import Progress, model_text, stored_values
 from conversations.turn_log import turn_logged
+
+logger = logging.getLogger(__name__)
 
 TITLE_CHARS = Session._meta.get_field("title").max_length
 
@@ -106,6 +110,34 @@ def one_reply_at_a_time(*, session: Session, now: datetime) -> None:
     turn_end_sync(turn, content=reply.content, error_code="abandoned")
 
 
+def replies_abandoned_end(*, now: datetime | None = None, batch: int = 100) -> int:
+    """End the replies of processes that are gone (a killed worker), without waiting for a
+    visitor to write again: as `one_reply_at_a_time` would, so each is closed as
+    `interrupted` and settles its budget reservation. Run once a beat by every serving
+    process; returns how many it ended."""
+    now = now or timezone.now()
+    in_flight = selectors.replies_in_flight(now=now).values("pk")
+    left = (
+        Message.objects.filter(status=Message.Status.STREAMING)
+        .exclude(pk__in=in_flight)
+        .exclude(pk__in=heartbeat.writing())
+        .select_related("session__assistant")[:batch]
+    )
+    ended = 0
+    for reply in left:
+        try:
+            with transaction.atomic():
+                session_lock(reply.session)
+                one_reply_at_a_time(session=reply.session, now=now)
+        except (ReplyInFlight, SessionNotFound):
+            continue  # it is alive after all, or its conversation is gone
+        ended += 1
+    return ended
+
+
+heartbeat.on_every_beat(replies_abandoned_end)
+
+
 # --- Opening ---------------------------------------------------------------------------------
 
 
@@ -155,6 +187,8 @@ def turn_open_sync(
                 model=model,
                 owner=owner,
                 reserved_tokens=reservation.tokens if reservation else None,
+                reserved_prompt_tokens=reservation.prompt_estimate if reservation else None,
+                reserved_on=reservation.day if reservation else None,
             )
             # Owned before anyone can see it: another turn of this process must not take it
             # for one this process left behind.
@@ -290,20 +324,34 @@ def turn_end_sync(
     completion_tokens, ttft_ms, duration_ms, error_code); then log it and count it.
 
     Only a reply still `streaming` is written: one whose conversation was deleted meanwhile,
-    or that was already ended, is left as it is (and neither logged nor counted twice).
+    or that was already ended, is left as it is (and neither logged nor counted twice). One
+    exception: the writer's own ending, late (its database was away for longer than its
+    heartbeat), replaces the empty one another process gave it for `abandoned`, so the text is
+    not lost.
     """
     reply = turn.reply
     values = stored_values(reply, status=status, content=content, **outcome)
+    mine = turn.request is not None  # its writer's ending, not one found abandoned
     with transaction.atomic():
-        stored = Message.objects.filter(pk=reply.pk, status=Message.Status.STREAMING).update(
-            **values
-        )
+        replies = Message.objects.filter(pk=reply.pk)
+        stored = replies.filter(status=Message.Status.STREAMING).update(**values)
+        late = 0
+        if not stored and mine and content:
+            late = replies.filter(
+                status=Message.Status.INTERRUPTED, error_code="abandoned", content=""
+            ).update(**values)
         # Only once the write went through: a retry after a failed one starts from what it knew.
         for name, value in values.items():
             setattr(reply, name, value)
-        if stored and turn.reservation is not None:
-            budgets.budget_settle(turn.reservation, reply, slug=turn.assistant)
+        if (stored or late) and turn.reservation is not None:
+            # Ended as abandoned, it was settled for its prompt alone.
+            held = turn.reservation.prompt_estimate if late else None
+            budgets.budget_settle(
+                reservation=turn.reservation, reply=reply, slug=turn.assistant, held=held
+            )
     heartbeat.disown(reply.pk)
+    if late:
+        logger.info("a reply ended as abandoned got its text after all (seq %d)", reply.seq)
     if stored:
         question = turn.user_message.content if turn.user_message else None
         turn_logged(assistant=turn.assistant, reply=reply, question=question)
@@ -323,3 +371,14 @@ async def turn_end(turn: Turn, **ending: Any) -> Message:
         raise
     finally:
         await turn.lease.release()
+
+
+def turn_end_blocking(turn: Turn, **ending: Any) -> Message:
+    """`turn_end` for sync callers (a response Django closes in a worker thread)."""
+    try:
+        return turn_end_sync(turn, **ending)
+    except Exception:
+        heartbeat.retry_later(turn.reply.pk, functools.partial(turn_end_sync, turn, **ending))
+        raise
+    finally:
+        async_to_sync(turn.lease.release)()

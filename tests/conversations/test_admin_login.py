@@ -32,6 +32,14 @@ def test_guessing_one_name_is_refused_after_its_allowance(django_user_model, lim
     assert "_auth_user_id" not in refused.wsgi_request.session
 
 
+def test_a_name_counts_however_it_is_written(django_user_model, limits):
+    staff_member(django_user_model, "admin", is_staff=True)
+    # Django signs these in as "admin" (its username field normalises with NFKC).
+    for spelling in ("ADMIN", "\uff41\uff44\uff4d\uff49\uff4e", "\U0001d41a" + "dmin"):
+        assert sign_in(spelling, "guess", ip="198.51.100.3").status_code == 200
+    assert sign_in("admin", "pw", ip="198.51.100.4").status_code == 429
+
+
 def test_a_name_under_attack_does_not_lock_out_the_others(django_user_model, limits):
     staff_member(django_user_model, "ada", is_staff=True)
     staff_member(django_user_model, "grace", is_staff=True)

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from conversations import heartbeat, selectors
-from conversations.models import ProcessHeartbeat
+from conversations.models import ProcessHeartbeat, Session
 from tests.factories import reply_streaming
 
 MINUTE = timedelta(minutes=1)
@@ -188,3 +188,65 @@ def test_a_reply_this_process_names_but_no_longer_writes_is_abandoned(session, r
 
     assert selectors.reply_abandoned(reply, now=now)
     assert not selectors.replies_in_flight(now=now).filter(pk=reply.pk).exists()
+
+
+# --- Sweeping up after processes that are gone -----------------------------------------------
+
+
+def test_a_gone_processs_reply_is_ended_and_its_reservation_settled_without_a_new_message(
+    session, settings
+):
+    from conversations.models import DailySpend, Message
+    from conversations.services.turns import replies_abandoned_end
+
+    settings.CHATKIT_HEARTBEAT_SECONDS = 1  # gone after three missed beats: 3 s
+    today = timezone.now().date()
+    spend = DailySpend.objects.create(assistant=session.assistant, day=today, tokens=530)
+    left = reply_streaming(session, started_ago=MINUTE, owner=ELSEWHERE)
+    Message.objects.filter(pk=left.pk).update(
+        reserved_tokens=530, reserved_prompt_tokens=30, reserved_on=today
+    )
+    ProcessHeartbeat.objects.create(process=ELSEWHERE, beat_at=timezone.now() - MINUTE)
+    other = Session.objects.create(assistant=session.assistant)
+    alive = reply_streaming(other, started_ago=MINUTE, owner="alive:1:00")
+    ProcessHeartbeat.objects.create(process="alive:1:00", beat_at=timezone.now())
+
+    assert replies_abandoned_end() == 1
+
+    left.refresh_from_db()
+    assert (left.status, left.error_code) == ("interrupted", "abandoned")
+    spend.refresh_from_db()
+    assert spend.tokens == 30  # the reservation, replaced by the prompt's estimate
+    alive.refresh_from_db()
+    assert alive.status == "streaming"  # a live process's reply is never touched
+    assert replies_abandoned_end() == 0  # and each is ended once
+
+
+def test_a_late_final_write_of_its_writer_replaces_an_empty_abandoned_ending(
+    session, fake_llm, settings
+):
+    from conversations import services
+    from conversations.models import DailySpend, Message
+
+    fake_llm.configure(reply_tokens=2)
+    session.assistant.daily_token_budget = 10_000
+    session.assistant.save()
+    turn = services.turn_open_sync(session=session, content="hi")
+    reserved = turn.reservation.tokens
+    # Its writer lost the database for longer than three beats: another process ended it.
+    Message.objects.filter(pk=turn.reply.pk).update(
+        status="interrupted", error_code="abandoned", content=""
+    )
+    DailySpend.objects.filter(assistant=session.assistant).update(
+        tokens=turn.reservation.prompt_estimate  # as that process settled it
+    )
+
+    # The writer's retried final write goes through once the database is back.
+    reply = services.turn_end_sync(
+        turn, status="complete", content="tok0 tok1", prompt_tokens=2, completion_tokens=2
+    )
+
+    stored = Message.objects.get(pk=reply.pk)
+    assert (stored.status, stored.content, stored.error_code) == ("complete", "tok0 tok1", "")
+    assert DailySpend.objects.get(assistant=session.assistant).tokens == 4
+    assert reserved > 4

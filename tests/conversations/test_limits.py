@@ -7,13 +7,15 @@ real uvicorn processes in tests/test_limits_live.py.
 
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 from django.test import AsyncClient
 from prometheus_client import REGISTRY
 
+from conversations import limits
+from conversations.exceptions import RateLimited
 from conversations.models import Assistant, DailySpend, Message, Session
 from tests.factories import assistant_build, messages_add
 from tests.helpers import post_json
@@ -159,10 +161,11 @@ def test_a_stream_closed_unsent_gives_back_its_place(api, assistant, settings):
 
 # --- Daily token budgets --------------------------------------------------------------------
 
-# The shop's replies reserve max_output_tokens (10) and an estimate of the prompt: a quarter
-# token a character and 4 a message, "Help." 2 + 4 and "hi" 1 + 4, so 21 tokens for a first
-# turn. The fake model reports the words of the prompt (2) and of the reply.
-RESERVED = 21
+# The shop's replies reserve max_output_tokens (10) and an upper bound of the prompt: a token
+# a byte and 8 a message, "Help." 5 + 8 and "hi" 2 + 8, so 33 tokens for a first turn. The
+# fake model reports the words of the prompt (2) and of the reply.
+PROMPT_ESTIMATE = 23
+RESERVED = 10 + PROMPT_ESTIMATE
 
 
 def shop(*, budget: int) -> Assistant:
@@ -218,8 +221,8 @@ def test_a_reply_the_model_reports_no_usage_for_is_settled_by_an_estimate(api, f
     assert response.status_code == 201
     reply = response.json()["assistant_message"]
     assert reply["content"] == "tok0 tok1 tok2" and reply["usage"] is None
-    # The prompt's estimate (11, as reserved) and the reply's 14 characters (4 tokens).
-    assert spent(assistant, datetime.now(UTC).date()) == 11 + 4
+    # The prompt's estimate, as reserved, and the reply's 14 bytes.
+    assert spent(assistant, datetime.now(UTC).date()) == PROMPT_ESTIMATE + 14
 
 
 def alerts(assistant: str, percent: int) -> float:
@@ -229,12 +232,12 @@ def alerts(assistant: str, percent: int) -> float:
 
 def test_budget_alerts_are_logged_and_counted_once_a_day_each(api, fake_llm, caplog):
     fake_llm.configure(reply_tokens=1)  # 2 + 1 tokens spent a reply
-    shop(budget=25)
+    shop(budget=37)
     counted = {percent: alerts("shop", percent) for percent in (80, 100)}
     caplog.set_level(logging.WARNING, logger="conversations.services.budgets")
 
-    # Reserved 21 of 25 (84%), then 3 + 21 (96%): 80% twice; then a reply no longer fits
-    # (27), twice: 100%.
+    # Reserved 33 of 37 (89%), then 3 + 33 (97%): 80% twice; then a reply no longer fits
+    # (39), twice: 100%.
     statuses = [send(api, new_session(api, "shop")).status_code for _ in range(4)]
 
     assert statuses == [201, 201, 429, 429]
@@ -348,3 +351,28 @@ def test_an_ipv6_client_is_counted_by_its_64_network():
     assert ip_hash("2001:db8:1:2::1") != ip_hash("2001:db8:1:3::1")
     assert ip_hash("::ffff:203.0.113.7") == ip_hash("203.0.113.7")  # the same IPv4 client
     assert ip_hash("203.0.113.7") != ip_hash("203.0.113.8")
+
+
+def test_clients_without_an_address_share_one_count_rather_than_none(api, assistant, settings):
+    # uvicorn on a Unix socket, no proxy header: Django has no REMOTE_ADDR.
+    settings.CHATKIT_RATELIMIT_SESSIONS_PER_IP = "2/h"
+    statuses = [post_json(api, "/api/v1/sessions", REMOTE_ADDR="").status_code for _ in range(3)]
+    assert statuses == [201, 201, 429]
+
+
+async def test_a_lease_its_process_never_gave_back_expires(settings):
+    # A killed worker cannot hold an IP's places among concurrent replies for good: a lease
+    # lasts as long as a reply may (CHATKIT_REPLY_TIMEOUT), and a margin.
+    settings.CHATKIT_RATELIMIT_STREAMS_PER_IP = 1
+    start = datetime.now(UTC)
+    with time_machine.travel(start, tick=False):
+        await limits.lease_take("a-client")  # and its process dies: never released
+        with pytest.raises(RateLimited):
+            await limits.lease_take("a-client")
+    lasts = settings.CHATKIT_REPLY_TIMEOUT + limits.LEASE_MARGIN_SECONDS
+    almost = time_machine.travel(start + timedelta(seconds=lasts - 1), tick=False)
+    with almost, pytest.raises(RateLimited):
+        await limits.lease_take("a-client")
+    with time_machine.travel(start + timedelta(seconds=lasts + 1), tick=False):
+        lease = await limits.lease_take("a-client")
+    await lease.release()
