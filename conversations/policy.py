@@ -16,6 +16,7 @@ import contextlib
 import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -82,7 +83,7 @@ class Visitor:
     """What the gate knows of the client behind a request."""
 
     origin: str  # the `Origin` header, normalised; empty for servers and curl
-    own_origin: str  # the chat host's own (the demo page, the admin's "try it")
+    own_host: str  # the chat host's own, host[:port] (the demo page, the admin's "try it")
     ip: str
     ip_hash: str
     user_agent: str = ""
@@ -94,7 +95,7 @@ class Visitor:
         content_type = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
         return cls(
             origin=_origin(request.headers.get("Origin", "")),
-            own_origin=f"{request.scheme}://{request.get_host()}".lower(),
+            own_host=request.get_host().lower(),
             ip=ip,
             ip_hash=ip_hash(ip),
             user_agent=request.headers.get("User-Agent", ""),
@@ -111,7 +112,8 @@ def origin_allowed(visitor: Visitor, assistant: Assistant) -> bool:
     an `Origin` (servers, curl) are not from a page and are limited like any other.
     """
     origin = visitor.origin
-    if not origin or origin == visitor.own_origin:
+    # The host alone: behind a TLS proxy the request may look plain HTTP to us.
+    if not origin or urlsplit(origin).netloc == visitor.own_host:
         return True
     own = {_origin(o) for o in assistant.allowed_origins or [] if isinstance(o, str)}
     if own and origin not in own:

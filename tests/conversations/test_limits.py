@@ -283,10 +283,16 @@ def test_an_assistants_own_origins_narrow_the_allowed_ones(api):
 def test_the_chat_hosts_own_pages_may_always_start_a_session(api, assistant, route, created):
     assistant.allowed_origins = ["https://shop.example"]
     assistant.save()
-    # The test client's host: in neither list.
-    response = post_json(api, route, HTTP_ORIGIN="http://testserver")
-
-    assert response.status_code == created
+    # The test client's host: in neither list. Behind a TLS proxy that sets no
+    # X-Forwarded-Proto the request looks plain HTTP while the page is https: the host counts.
+    for own in ("http://testserver", "https://testserver"):
+        assert post_json(api, route, HTTP_ORIGIN=own).status_code == created
+    forbidden(
+        post_json(api, route, HTTP_ORIGIN="http://testserver:8080"), seed=route in SEED_ROUTES
+    )
+    forbidden(
+        post_json(api, route, HTTP_ORIGIN="http://evil.testserver"), seed=route in SEED_ROUTES
+    )
 
 
 @pytest.mark.parametrize(("route", "created"), SESSION_ROUTES)

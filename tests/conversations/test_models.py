@@ -50,7 +50,7 @@ def test_origin_check_ignores_junk_stored_outside_the_validators():
 
 
 def visitor_from(origin: str) -> policy.Visitor:
-    return policy.Visitor(origin=origin, own_origin="https://chat.example", ip="", ip_hash="")
+    return policy.Visitor(origin=origin, own_host="chat.example", ip="", ip_hash="")
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ pytestmark = [
 ]
 
 # A caller without an Origin (a server, curl), as the gate sees it.
-SERVER = policy.Visitor(origin="", own_origin="http://testserver", ip="", ip_hash="")
+SERVER = policy.Visitor(origin="", own_host="testserver", ip="", ip_hash="")
 
 
 @contextlib.contextmanager
