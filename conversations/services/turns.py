@@ -95,7 +95,7 @@ def one_reply_at_a_time(*, session: Session, now: datetime) -> None:
     if reply is None:
         return
     if not selectors.reply_abandoned(reply, now=now):
-        # Within a beat either the reply has moved on or its writer is known to be gone.
+        # The reply may end any moment (and a gone writer is known within three beats).
         raise ReplyInFlight(retry_after=min(5, max(1, round(settings.CHATKIT_HEARTBEAT_SECONDS))))
     question = None  # only read when the log line would show it
     if settings.CHATKIT_LOG_CONTENT:
