@@ -8,7 +8,9 @@ killed worker) and ends it, so a conversation is never blocked for longer than t
 whose owner still beats is never touched, so restarts and rolling deploys cut nothing.
 
 The same thread retries, with back-off, a reply's final write that failed (the database went
-away mid-turn): the reply stays owned, and blocking, only until the write goes through.
+away mid-turn): the reply stays owned, and blocking, only until the write goes through. And
+once a beat it sweeps up after processes that are gone: their replies are ended (through
+services.turns, which registers the sweep) and, after a day, their heartbeat rows deleted.
 """
 
 import logging
@@ -170,11 +172,19 @@ def _beat() -> bool:
 
 
 def _sweep() -> None:
-    for sweep in _sweepers:
+    for sweep in [*_sweepers, _forget_gone]:
         try:
             sweep()
         except Exception as exc:  # the database is away, say: the next beat sweeps again
             logger.warning("sweeping up after gone processes failed: %r", exc)
+
+
+FORGOTTEN_AFTER = timedelta(days=1)
+
+
+def _forget_gone() -> None:
+    """Delete the heartbeats of processes gone for a day (every restart leaves one)."""
+    ProcessHeartbeat.objects.filter(beat_at__lt=timezone.now() - FORGOTTEN_AFTER).delete()
 
 
 def _retry_due(*, cap: float) -> None:

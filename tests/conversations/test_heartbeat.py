@@ -250,3 +250,13 @@ def test_a_late_final_write_of_its_writer_replaces_an_empty_abandoned_ending(
     assert (stored.status, stored.content, stored.error_code) == ("complete", "tok0 tok1", "")
     assert DailySpend.objects.get(assistant=session.assistant).tokens == 4
     assert reserved > 4
+
+
+def test_heartbeats_of_processes_gone_for_a_day_are_forgotten(db):
+    now = timezone.now()
+    ProcessHeartbeat.objects.create(process="gone:1:00", beat_at=now - timedelta(days=2))
+    ProcessHeartbeat.objects.create(process="recent:1:00", beat_at=now - timedelta(hours=1))
+
+    heartbeat._sweep()
+
+    assert list(ProcessHeartbeat.objects.values_list("process", flat=True)) == ["recent:1:00"]
