@@ -1,7 +1,10 @@
-"""Log filters and formatters."""
+"""Log filters and formatters, and the logging configuration uvicorn and Django share."""
 
+import copy
 import json
 import logging
+import logging.config
+import os
 import re
 import traceback
 from collections.abc import Callable, Iterator
@@ -64,6 +67,29 @@ class RedactSessionIds(logging.Filter):
         return True
 
 
+class HashClientAddresses(logging.Filter):
+    """uvicorn's access lines with the client's keyed IP hash (as sessions store it) where
+    uvicorn writes its address and port: no raw IP reaches a log line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "uvicorn.access" and isinstance(record.args, tuple) and record.args:
+            address, *rest = record.args
+            host = str(address).rsplit(":", 1)[0].strip("[]")  # "ip:port", "::1:port"
+            record.args = (_client_hash(host), *rest)
+        return True
+
+
+def _client_hash(ip: str) -> str:
+    try:
+        # Imported here: the filter is built before Django is set up (in uvicorn's parent
+        # process, and by uvicorn in a worker before it loads the app).
+        from conversations.policy import ip_hash
+
+        return ip_hash(ip)
+    except Exception:  # settings not there (no access line comes before they are): hide it
+        return "-"
+
+
 # What could end a line or drive a terminal: C0 controls (the tab too: it can push text out
 # of sight, and one record a line has no use for it), DEL, C1 controls (NEL ends a line for
 # some readers), and Unicode's line and paragraph separators.
@@ -73,6 +99,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 def escape_controls(text: str) -> str:
     """The text with its control characters written as visible escapes (\\n, \\x1b, \\u2028)."""
     return _CONTROL.sub(lambda control: control[0].encode("unicode_escape").decode(), text)
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 class TextFormatter(logging.Formatter):
@@ -128,3 +157,39 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+# --- Configuration --------------------------------------------------------------------------
+
+
+def configure(config: dict) -> None:
+    """Django's LOGGING_CONFIG: `dictConfig`, keeping uvicorn's access log off when uvicorn
+    was told so (`--no-access-log`, `Config(access_log=False)`).
+
+    uvicorn switches it off by leaving its access logger without handlers, before the app,
+    and so Django, is loaded; applied as written, LOGGING would give it one again.
+    """
+    access = logging.getLogger("uvicorn.access")
+    switched_off = not access.handlers and not access.propagate
+    logging.config.dictConfig(config)
+    if switched_off:
+        access.handlers = []
+        access.propagate = False
+
+
+def uvicorn_log_config() -> dict:
+    """uvicorn's `log_config` (`uvicorn.Config(log_config=...)`): settings' LOGGING, so
+    that uvicorn's parent process, under `workers`, and each worker before it loads the app
+    log in `LOG_FORMAT` and `LOG_LEVEL` too, access lines with the client's IP hash."""
+    from django.conf import settings
+
+    return copy.deepcopy(settings.LOGGING)
+
+
+def settings_formatter() -> logging.Formatter:
+    """The formatter settings' `LOG_FORMAT` names, for uvicorn's `--log-config` file
+    (chatkit/uvicorn-logging.json): in uvicorn's parent process, which never loads the app."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatkit.settings")
+    from django.conf import settings
+
+    return JsonFormatter() if settings.LOG_FORMAT == "json" else TextFormatter(TEXT_FORMAT)

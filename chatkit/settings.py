@@ -13,12 +13,14 @@ from django.conf import global_settings
 from django.core.exceptions import ImproperlyConfigured
 
 from chatkit import routes
+from chatkit.environment import Env
+from chatkit.logging import TEXT_FORMAT
 from conversations.validators import ORIGIN, parse_rate
 from widget.caching import add_headers as widget_static_headers
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
+env = Env()
 # A local `.env` fills in what the real environment does not set (CHATKIT_ENV_FILE="" skips it).
 _env_file = env.str("CHATKIT_ENV_FILE", default=str(BASE_DIR / ".env"))
 if _env_file:
@@ -84,8 +86,9 @@ TEMPLATES = [
 
 # --- Database -----------------------------------------------------------------------------
 
-DATABASE_URL = env.str("DATABASE_URL", default="") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
-DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+DATABASES = {
+    "default": env.database("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+}
 _db = DATABASES["default"]
 if _db["ENGINE"] == "django.db.backends.postgresql":
     # The pool is set here, not in the URL: a URL query yields strings, which psycopg rejects.
@@ -115,7 +118,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache --------------------------------------------------------------------------------
 
-REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_URL = env.redis_url("REDIS_URL")
 # Seconds to wait for Redis to connect or answer: rate limits fail open rather than hang.
 CHATKIT_CACHE_TIMEOUT = env.float("CHATKIT_CACHE_TIMEOUT", default=0.5)
 if REDIS_URL:
@@ -365,31 +368,39 @@ if LOG_FORMAT not in ("text", "json"):
     raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}.")
 # Log what visitors and the model wrote with each turn (off: only numbers are logged).
 CHATKIT_LOG_CONTENT = env.bool("CHATKIT_LOG_CONTENT", default=False)
+# Libraries that log each HTTP request at INFO (the model's SDK and its HTTP client): quiet
+# unless LOG_LEVEL=DEBUG, so that a chat turn makes one line.
+_QUIET = "DEBUG" if LOG_LEVEL == "DEBUG" else "WARNING"
+# Applied by chatkit.logging.configure, which keeps uvicorn's `--no-access-log`; uvicorn gets
+# the same configuration through chatkit.logging.uvicorn_log_config().
+LOGGING_CONFIG = "chatkit.logging.configure"
 LOGGING = {
     "version": 1,
     # uvicorn's and Django's own loggers keep working.
     "disable_existing_loggers": False,
-    "filters": {"redact_session_ids": {"()": "chatkit.logging.RedactSessionIds"}},
+    "filters": {
+        "redact_session_ids": {"()": "chatkit.logging.RedactSessionIds"},
+        "hash_client_addresses": {"()": "chatkit.logging.HashClientAddresses"},
+    },
     "formatters": {
-        "text": {
-            "class": "chatkit.logging.TextFormatter",
-            "format": "%(asctime)s %(levelname)s %(name)s: %(message)s",
-        },
+        "text": {"class": "chatkit.logging.TextFormatter", "format": TEXT_FORMAT},
         "json": {"()": "chatkit.logging.JsonFormatter"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["redact_session_ids"],
+            # The address first: redaction rewrites the whole message, arguments included.
+            "filters": ["hash_client_addresses", "redact_session_ids"],
         },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         # uvicorn's own lines in the same format; its access log prints paths, and so
-        # session ids: through our filter too.
+        # session ids, and client addresses: through our filters too.
         "uvicorn": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "uvicorn.access": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        **{name: {"level": _QUIET} for name in ("httpx", "httpx2", "httpcore", "openai")},
     },
 }

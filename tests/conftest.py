@@ -78,7 +78,7 @@ def live_server_factory(django_db_setup, django_db_blocker):
 
     servers = []
 
-    def start(**env: str) -> LiveServer:
+    def start(**env) -> LiveServer:
         # Rate limits count per client IP, and every test's requests come from 127.0.0.1:
         # off unless a test turns them on (tests/test_limits_live.py does).
         env.setdefault("CHATKIT_RATELIMIT_ENABLED", "false")
@@ -95,7 +95,7 @@ def live_server_factory(django_db_setup, django_db_blocker):
 def model_server_factory(live_server_factory, fake_server):
     """Start real uvicorn processes that answer with the fake model (`env` adds settings)."""
 
-    def start(**env: str):
+    def start(**env):
         return live_server_factory(
             TEST_OPENAI_API_KEY="test-key", OPENAI_BASE_URL=fake_server.base_url, **env
         )

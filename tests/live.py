@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from django.db import connection
@@ -37,10 +38,14 @@ def database_url() -> str:
     )
 
 
-class LiveServer:
-    """`uvicorn chatkit.asgi:application` on a free port, until `stop()`."""
+UVICORN = (sys.executable, "-m", "uvicorn")
 
-    def __init__(self, **env: str):
+
+class LiveServer:
+    """`uvicorn chatkit.asgi:application` on a free port, until `stop()`: `options` adds to
+    its command line, `program` runs another command with uvicorn's (tests/uvicorn_from_code.py)."""
+
+    def __init__(self, *, options: tuple[str, ...] = (), program: tuple[str, ...] = UVICORN, **env):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.output: list[str] = []
@@ -55,9 +60,7 @@ class LiveServer:
         }
         self.process = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "uvicorn",
+                *program,
                 "chatkit.asgi:application",
                 "--host",
                 "127.0.0.1",
@@ -66,6 +69,7 @@ class LiveServer:
                 "--lifespan",
                 "off",
                 "--no-proxy-headers",
+                *options,
             ],
             cwd=ROOT,
             env=environment,
@@ -74,9 +78,23 @@ class LiveServer:
             text=True,
         )
         threading.Thread(target=self._drain, daemon=True).start()
-        if not self._ready.wait(30) or self.process.poll() is not None:
+        if not self._ready.wait(30) or not self._listening(30):
             self.stop()
             raise RuntimeError("uvicorn did not start:\n" + "".join(self.output))
+
+    def _listening(self, timeout: float) -> bool:
+        """Whether the server accepts connections within `timeout` seconds. Under `--workers`
+        the parent says it runs once it has bound the socket; it listens only once a worker
+        has started, and nothing tells when: connections are refused until then."""
+        deadline = time.monotonic() + timeout
+        while self.process.poll() is None and time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return True
+            except ConnectionRefusedError:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.process.wait(0.05)  # returns at once if the server exits instead
+        return False
 
     def _drain(self) -> None:
         # Read everything the server prints (so its pipe never fills); its own start-up line

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import sys
 from datetime import timedelta
 
 import httpx
@@ -11,8 +12,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from chatkit.logging import JsonFormatter
 from conversations.models import Message
+from conversations.policy import ip_hash
 from tests.factories import reply_streaming
 from tests.helpers import post_json
+from tests.live import UVICORN
 
 TOKEN = "metrics-token-" + "m" * 32
 
@@ -103,22 +106,75 @@ def test_the_json_format_is_one_object_per_line():
     assert entry["time"].endswith("+00:00")
 
 
-def test_a_server_with_json_logs_writes_only_json_lines(live_server_factory, default_assistant):
-    server = live_server_factory(LOG_FORMAT="json")
+LOG_CONFIG = ("--log-config", "chatkit/uvicorn-logging.json")
+FROM_CODE = (sys.executable, "-m", "tests.uvicorn_from_code")  # as `manage.py serve` runs it
+
+
+def json_log(server) -> list[dict]:
+    """Every line the stopped server wrote, each parsed as JSON (and so failing if not)."""
+    return [json.loads(line) for line in server.output if line.strip()]
+
+
+def chat_once(server) -> str:
     session_id = httpx.post(f"{server.url}/api/v1/sessions", json={}).json()["id"]
     turn = httpx.post(f"{server.url}/api/v1/sessions/{session_id}/messages", json={"content": "hi"})
     assert turn.status_code == 201
+    return session_id
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        pytest.param({}, id="uvicorn"),
+        pytest.param({"options": ("--workers", "2", *LOG_CONFIG)}, id="uvicorn-workers"),
+        pytest.param({"options": ("--workers", "2"), "program": FROM_CODE}, id="from-code"),
+    ],
+)
+def test_a_server_with_json_logs_writes_only_json_lines(
+    model_server_factory, default_assistant, start
+):
+    server = model_server_factory(LOG_FORMAT="json", **start)
+    session_id = chat_once(server)
     httpx.delete(f"{server.url}/api/v1/sessions/{session_id}")
     httpx.delete(f"{server.url}/api/v1/sessions/{session_id}")  # 404: Django logs it
     assert server.wait_for_output("Not Found: /api/v1/sessions/<id>")
-    server.stop()  # the output is complete
+    server.stop()  # the output is complete, shutdown lines included
 
-    entries = [json.loads(line) for line in server.output if line.strip()]
+    entries = json_log(server)
+    messages = [entry["message"] for entry in entries]
     turns = [entry for entry in entries if "turn" in entry]
     assert len(turns) == 1 and turns[0]["turn"]["status"] == "complete"
-    assert any(entry["logger"] == "uvicorn.access" for entry in entries)
-    assert any("Uvicorn running on" in entry["message"] for entry in entries)
+    assert not any("HTTP Request" in message for message in messages)  # the model's SDK
+    assert any("Uvicorn running on" in message for message in messages)
+    assert any(message.startswith("Finished server process") for message in messages)
+    if "options" in start:  # the parent process's lines too
+        assert any(message.startswith("Stopping parent process") for message in messages)
+    access = [entry["message"] for entry in entries if entry["logger"] == "uvicorn.access"]
+    assert len(access) == 4 and all(
+        line.startswith(f"{ip_hash('127.0.0.1')} - ") for line in access
+    )
+    assert "127.0.0.1:" not in "".join(access)
     assert session_id not in "".join(server.output)
+
+
+@pytest.mark.parametrize("program", [UVICORN, FROM_CODE], ids=["uvicorn", "from-code"])
+def test_no_access_log_means_no_access_lines(model_server_factory, default_assistant, program):
+    server = model_server_factory(LOG_FORMAT="json", options=("--no-access-log",), program=program)
+    chat_once(server)
+    assert server.wait_for_output('"turn"')
+    server.stop()
+
+    loggers = {entry["logger"] for entry in json_log(server)}
+    assert "uvicorn.access" not in loggers and "conversations.services" in loggers
+
+
+def test_debug_logs_the_model_calls_too(model_server_factory, default_assistant):
+    server = model_server_factory(LOG_FORMAT="json", LOG_LEVEL="DEBUG")
+    chat_once(server)
+    assert server.wait_for_output('"turn"')
+    server.stop()
+
+    assert any("HTTP Request: POST" in entry["message"] for entry in json_log(server))
 
 
 # --- Metrics -----------------------------------------------------------------------------
