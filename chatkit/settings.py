@@ -53,6 +53,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "chatkit.middleware.ProbeHostMiddleware",  # before anything asks for the host
     "django.middleware.security.SecurityMiddleware",
     "chatkit.middleware.ContentSecurityPolicyMiddleware",
     "chatkit.middleware.StaticFilesMiddleware",
