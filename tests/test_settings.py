@@ -6,7 +6,9 @@ import subprocess
 import sys
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
+from chatkit.environment import Env
 from tests.helpers import ROOT
 
 PRODUCTION = {
@@ -233,3 +235,45 @@ def test_a_worker_process_without_redis_refuses_to_start(tmp_path):
         text=True,
     )
     assert "exit 0" in shared.stdout, shared.stderr
+
+
+# --- Malformed values -----------------------------------------------------------------------
+
+PASSWORD = "pa55-w0rd-do-not-print"
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "complaint"),
+    [
+        ("OPENAI_TIMEOUT", "soon", "OPENAI_TIMEOUT must be a number, not 'soon'"),
+        ("DB_POOL_MAX_SIZE", "x", "DB_POOL_MAX_SIZE must be a whole number, not 'x'"),
+        ("CHATKIT_RETENTION_DAYS", "30d", "CHATKIT_RETENTION_DAYS must be a whole number"),
+        ("SECURE_SSL_REDIRECT", "ture", "SECURE_SSL_REDIRECT must be true or false, not 'ture'"),
+        ("DATABASE_URL", "nonsense", "DATABASE_URL must be a PostgreSQL or SQLite URL"),
+        ("DATABASE_URL", f"postgres://u:{PASSWORD}@db:port/chat", "DATABASE_URL: its port"),
+        ("DATABASE_URL", f"mongodb://u:{PASSWORD}@db/chat", "DATABASE_URL must be a PostgreSQL"),
+        ("REDIS_URL", f"http://u:{PASSWORD}@cache:6379/0", "REDIS_URL must be a Redis URL"),
+    ],
+)
+def test_a_malformed_value_is_named_with_its_problem(setting, value, complaint):
+    env = PRODUCTION | {"DATABASE_URL": f"postgres://u:{PASSWORD}@db/chat", setting: value}
+    result = run_django("import django; django.setup()", **env)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("django.core.exceptions.ImproperlyConfigured: " + complaint)
+    assert "ValueError" not in result.stderr and PASSWORD not in result.stderr
+
+
+@pytest.mark.parametrize("secret", ["SECRET_KEY", "OPENAI_API_KEY", "METRICS_TOKEN"])
+def test_a_secret_is_never_shown(secret):
+    # Settings read these as text, which cannot be malformed; read as anything else, the
+    # error still names the variable and not its value.
+    reader = Env()
+    reader.ENVIRON = {secret: "sk-" + PASSWORD}
+    with pytest.raises(ImproperlyConfigured) as error:
+        reader.int(secret, default=1)
+    assert str(error.value) == f"{secret} must be a whole number."
+
+
+def test_an_empty_value_counts_as_unset():
+    assert settings_value("settings.OPENAI_TIMEOUT", **PRODUCTION, OPENAI_TIMEOUT="") == "60.0"
