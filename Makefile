@@ -5,6 +5,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# What `make run` watches for code changes: the project's packages, never .venv (installing
+# a package must not restart the server) nor tests, docs or the database.
+RELOAD_DIRS := chatkit conversations widget
 PYTEST_ARGS ?=
 ARGS ?=
 
@@ -28,7 +31,8 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 run: export DEBUG ?= true
 run: $(VENV)/.runtime
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/uvicorn chatkit.asgi:application --reload --lifespan off --no-proxy-headers --host $(HOST) --port $(PORT)
+	$(BIN)/uvicorn chatkit.asgi:application --reload $(RELOAD_DIRS:%=--reload-dir %) \
+		--lifespan off --no-proxy-headers --host $(HOST) --port $(PORT)
 
 ## test: the whole suite (unit, API, live uvicorn, browser). PYTEST_ARGS passes options on.
 test: $(VENV)/.dev

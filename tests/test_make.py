@@ -1,17 +1,20 @@
-"""The Makefile's development verbs, run by `make` as a developer types them: `manage` and
-`superuser` (with and without a terminal).
+"""The Makefile's development verbs, run by `make` as a developer types them: `manage`,
+`superuser` (with and without a terminal) and what `run` watches for reloading.
 
 Each runs in an environment with nothing of the suite's settings (no DEBUG, no SECRET_KEY, no
 DJANGO_SETTINGS_MODULE), on the suite's test database. `-o` keeps make from reinstalling the
 virtualenv: these are about the commands, not the installation.
 """
 
+import ast
 import os
 import pty
+import queue
 import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +22,7 @@ from pathlib import Path
 from conversations.models import Session
 from tests.factories import idle_conversation
 from tests.helpers import ROOT
-from tests.live import database_url
+from tests.live import database_url, free_port
 
 VENV = Path(sys.prefix)
 
@@ -133,3 +136,58 @@ def test_make_superuser_at_a_terminal_asks(transactional_db):
         os.close(controller)
 
     assert b"Username" in printed, printed
+
+
+# --- make run ---------------------------------------------------------------------------------
+
+
+def run_command(port: int) -> list[str]:
+    """The uvicorn command line `make run` would run."""
+    planned = subprocess.run(
+        make_command("-n", "run", "HOST=127.0.0.1", f"PORT={port}"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.replace("\\\n", " ")
+    line = next(line for line in planned.splitlines() if "uvicorn " in line)
+    return line.split()
+
+
+def test_make_run_reloads_on_the_projects_code_and_never_watches_the_virtualenv(
+    transactional_db,
+):
+    port = free_port()
+    command = run_command(port)
+    assert "--reload" in command
+    lines: queue.Queue[str] = queue.Queue()
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=developer_env(DEBUG="true"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    threading.Thread(target=lambda: list(map(lines.put, process.stdout)), daemon=True).start()
+    watched = None
+    try:
+        deadline = time.monotonic() + 30
+        while watched is None and time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=deadline - time.monotonic())
+            except queue.Empty:
+                break
+            # uvicorn's reloader says what it watches as it starts.
+            if "Will watch for changes in these directories:" in line:
+                watched = [Path(d) for d in ast.literal_eval(line.split("directories:", 1)[1])]
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(10)
+
+    assert watched is not None, "uvicorn's reloader did not start"
+    venv = ROOT / ".venv"
+    assert not [d for d in watched if venv == d or venv.is_relative_to(d)], watched
+    assert ROOT / "conversations" in watched
+    assert ROOT / "chatkit" in watched
