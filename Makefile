@@ -5,9 +5,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# What `make run` watches for code changes: the project's packages, never .venv (installing
+# a package must not restart the server) nor tests, docs or the database.
+RELOAD_DIRS := chatkit conversations widget
 PYTEST_ARGS ?=
+ARGS ?=
 
-.PHONY: run test lint fuzz format migrate superuser fake-llm bench-purge screenshots clean
+.PHONY: run test lint fuzz format migrate manage superuser fake-llm bench-purge screenshots clean
 
 # The virtualenv is rebuilt only when a requirements file changes.
 $(BIN)/python:
@@ -27,7 +31,8 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 run: export DEBUG ?= true
 run: $(VENV)/.runtime
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/uvicorn chatkit.asgi:application --reload --lifespan off --no-proxy-headers --host $(HOST) --port $(PORT)
+	$(BIN)/uvicorn chatkit.asgi:application --reload $(RELOAD_DIRS:%=--reload-dir %) \
+		--lifespan off --no-proxy-headers --host $(HOST) --port $(PORT)
 
 ## test: the whole suite (unit, API, live uvicorn, browser). PYTEST_ARGS passes options on.
 test: $(VENV)/.dev
@@ -51,10 +56,27 @@ migrate: export DEBUG ?= true
 migrate: $(VENV)/.runtime
 	$(BIN)/python manage.py migrate --noinput
 
-## superuser: create an admin login for http://$(HOST):$(PORT)/admin/
+## manage: any manage.py command, in development as `make run` serves (the virtualenv's python,
+## DEBUG=true unless set): make manage ARGS="purge_sessions --dry-run"
+manage: export DEBUG ?= true
+manage: $(VENV)/.runtime
+	$(BIN)/python manage.py $(ARGS)
+
+## superuser: create an admin login for http://$(HOST):$(PORT)/admin/, asking for it at a
+## terminal; with DJANGO_SUPERUSER_USERNAME, DJANGO_SUPERUSER_EMAIL (may be empty) and
+## DJANGO_SUPERUSER_PASSWORD set, or without a terminal, from those variables, asking nothing.
 superuser: export DEBUG ?= true
 superuser: $(VENV)/.runtime
-	$(BIN)/python manage.py createsuperuser
+	@if [ -z "$$DJANGO_SUPERUSER_USERNAME$$DJANGO_SUPERUSER_PASSWORD" ] && [ -t 0 ]; then \
+		exec $(BIN)/python manage.py createsuperuser; \
+	fi; \
+	if [ -z "$$DJANGO_SUPERUSER_USERNAME" ] || [ -z "$$DJANGO_SUPERUSER_PASSWORD" ] \
+			|| [ -z "$${DJANGO_SUPERUSER_EMAIL+set}" ]; then \
+		echo "make superuser: to create one without questions, set DJANGO_SUPERUSER_USERNAME," \
+			"DJANGO_SUPERUSER_EMAIL (may be empty) and DJANGO_SUPERUSER_PASSWORD" >&2; \
+		exit 2; \
+	fi; \
+	exec $(BIN)/python manage.py createsuperuser --noinput
 
 ## fake-llm: a local OpenAI-compatible server on :8001 for trying the product without a model;
 ## then run with OPENAI_API_KEY=fake OPENAI_BASE_URL=http://127.0.0.1:8001/v1 make run

@@ -5,12 +5,15 @@ requests) and never shown. Nobody edits a transcript, superusers included.
 """
 
 from django.contrib import admin, messages
+from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.html import format_html
 
 from conversations import selectors, services
 from conversations.admin import exports
@@ -53,18 +56,34 @@ def _number(name: str, description: str):
     return column
 
 
+def _one_line(name: str, ordering: str):
+    """A list column showing a field's text on one line, cut to the column's width (admin.css)
+    with the whole of it on hover: a visitor's long, unbroken words must not widen the list.
+
+    A function, not a method, so that the change form still shows the field itself; named as
+    the field, so the column is too (`field-title`)."""
+
+    @admin.display(description=name, ordering=ordering)
+    def column(session: Session):
+        text = str(getattr(session, name))
+        return format_html('<span class="one-line" title="{}">{}</span>', text, text)
+
+    column.__name__ = name
+    return column
+
+
 @admin.register(Session)
 class SessionAdmin(admin.ModelAdmin):
     list_display = [
         "started",
         "last_activity",
-        "assistant",
-        "title",
+        _one_line("assistant", "assistant"),
+        _one_line("title", "title"),
         "message_count",
         "total_tokens",
         "error_count",
         "feedback",
-        "origin",
+        _one_line("origin", "origin"),
     ]
     list_filter = [
         "assistant",
@@ -159,6 +178,22 @@ class SessionAdmin(admin.ModelAdmin):
                 f"{kept} of them had a reply being written and were kept; try again later.",
                 messages.WARNING,
             )
+
+    def response_delete(self, request, obj_display, obj_id):
+        # Django goes back to the list only for who may change; nobody may change a
+        # conversation, so it went to the admin's home: back to the list, its filters kept.
+        response = super().response_delete(request, obj_display, obj_id)
+        if isinstance(response, HttpResponseRedirect) and self.has_view_permission(request):
+            changelist = reverse(
+                f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist",
+                current_app=self.admin_site.name,
+            )
+            preserved = {
+                "preserved_filters": self.get_preserved_filters(request),
+                "opts": self.opts,
+            }
+            response["Location"] = add_preserved_filters(preserved, changelist)
+        return response
 
     def get_deleted_objects(self, objs, request):
         """What the confirmation page lists: counts, not every message of every conversation

@@ -12,15 +12,24 @@ from datetime import timedelta
 
 from django.core.management.base import CommandError
 
-_AGE = re.compile(r"([0-9]+)([mhdw])")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+# Only units nobody can misread: no "m" (minutes or months?) and no bare number, since a
+# deletion command cannot undo the mistake.
+_AGE = re.compile(r"([0-9]+)(min|h|d|w)")
+_UNITS = {"min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_USE = "use a number and one of the units min, h, d, w, like 45min, 12h, 30d, 2w"
 
 
 def age(value: str) -> timedelta:
-    """An age such as `45m`, `12h`, `30d` or `2w`."""
-    match = _AGE.fullmatch(value.strip())
+    """An age such as `45min`, `12h`, `30d` or `2w`."""
+    text = value.strip()
+    match = _AGE.fullmatch(text)
     if match is None:
-        raise argparse.ArgumentTypeError(f"{value!r}: use a number and a unit, like 45m, 12h, 30d.")
+        hint = ""
+        if re.fullmatch(r"[0-9]+m", text):
+            hint = " ('m' could be minutes or months: write min for minutes)"
+        elif re.fullmatch(r"[0-9]+(mo|mon|months?)", text):
+            hint = " (months differ in length: write days or weeks, like 30d or 4w)"
+        raise argparse.ArgumentTypeError(f"{value!r}: {_USE}{hint}.")
     try:
         return timedelta(**{_UNITS[match[2]]: int(match[1])})
     except OverflowError:

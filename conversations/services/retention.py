@@ -48,13 +48,15 @@ def session_purge(
     dry_run: bool = False,
     now: datetime | None = None,
     on_batch: Callable[[PurgeReport, PurgeReport], None] | None = None,
+    log: bool = True,
 ) -> PurgeReport:
     """Delete conversations idle for longer than `older_than`, with their messages, in batches.
 
     Each batch is one short transaction and no message is loaded into memory, so a purge of
     millions holds no lock for long and runs in flat memory. A conversation with a reply in
     flight is kept and counted; a reply abandoned by a dead process does not count as in
-    flight, and goes with its conversation. `on_batch(batch, total)` follows the progress.
+    flight, and goes with its conversation. `on_batch(batch, total)` follows the progress;
+    `log=False` leaves out the summary line in the log (a command told to be quiet).
     """
     now = now or timezone.now()
     idle, cutoff = _idle_sessions(older_than=older_than, assistant_slug=assistant_slug, now=now)
@@ -78,7 +80,8 @@ def session_purge(
         total.add(batch)
         if on_batch is not None:
             on_batch(batch, total)
-    _log(total)
+    if log:
+        _log(total)
     return total
 
 

@@ -1,5 +1,7 @@
 """The admin's sign-in: attempts limited per client IP and per username."""
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -83,3 +85,19 @@ def test_a_cache_that_does_not_answer_lets_staff_sign_in(django_user_model, limi
     }
     # Sessions are in the database: only the limits' counters are lost.
     assert sign_in("ada", "pw").status_code == 302
+
+
+@pytest.mark.parametrize("path", [LOGIN, "/admin/"])
+def test_the_admin_is_chatkits(admin_client, client, path):
+    page = (admin_client if path == "/admin/" else client).get(path).content.decode()
+
+    assert re.search(r'id="site-name"[^>]*>\s*(<a [^>]*>)?ChatKit<', page), page
+    assert re.search(r"<title>[^<]*\| ChatKit admin</title>", page)
+    assert "Django" not in page
+
+
+def test_the_admin_home_is_titled_for_chatkit(admin_client):
+    assert (
+        "<h1>Assistants, conversations and staff</h1>"
+        in admin_client.get("/admin/").content.decode()
+    )

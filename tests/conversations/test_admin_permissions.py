@@ -151,3 +151,13 @@ def test_a_deleted_conversation_leaves_no_visitor_text_in_the_admin_log(admin_cl
 
     assert LogEntry.objects.get().object_repr == f"Conversation {talk.pk}"
     assert "parcel" not in admin_client.get("/admin/").content.decode()
+
+
+def test_deleting_a_conversation_returns_to_the_list_it_came_from(admin_client, talk):
+    done = admin_client.post(
+        f"{LIST}{talk.pk}/delete/?_changelist_filters=q%3Dparcel", {"post": "yes"}
+    )
+
+    assert done.status_code == 302
+    assert done["Location"] == f"{LIST}?q=parcel"
+    assert not Session.objects.filter(pk=talk.pk).exists()

@@ -1,6 +1,7 @@
 """Retention and erasure: `services.session_purge`, `purge_sessions` and `delete_session`."""
 
 import io
+import logging
 import os
 import subprocess
 import sys
@@ -248,7 +249,7 @@ def test_the_command_purges_in_batches_and_reports_each(assistant):
 @pytest.mark.parametrize(
     ("age", "older", "newer"),
     [
-        ("45m", timedelta(minutes=46), timedelta(minutes=44)),
+        ("90min", timedelta(minutes=91), timedelta(minutes=89)),
         ("12h", timedelta(hours=12, minutes=1), timedelta(hours=11, minutes=59)),
         ("30d", 30 * DAY + timedelta(minutes=1), 30 * DAY - timedelta(minutes=1)),
         ("90d", 90 * DAY + timedelta(minutes=1), 90 * DAY - timedelta(minutes=1)),
@@ -311,11 +312,17 @@ def test_the_command_reports_conversations_kept_for_a_reply_in_flight(assistant)
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--older-than", "30"], "use a number and a unit"),
-        (["--older-than", "30x"], "use a number and a unit"),
-        (["--older-than=-5d"], "use a number and a unit"),
-        (["--older-than", "1.5d"], "use a number and a unit"),
+        (["--older-than", "30"], "use a number and one of the units min, h, d, w"),
+        (["--older-than", "30x"], "use a number and one of the units"),
+        (["--older-than=-5d"], "use a number and one of the units"),
+        (["--older-than", "1.5d"], "use a number and one of the units"),
+        (["--older-than", "2m"], "'m' could be minutes or months: write min for minutes"),
+        (["--older-than", "2M"], "use a number and one of the units"),
+        (["--older-than", "1mo"], "months differ in length: write days or weeks"),
+        (["--older-than", "3months"], "months differ in length"),
         (["--older-than", "0d"], "more than zero"),
+        (["--older-than", "59min"], "--older-than 59min is under an hour"),
+        (["--older-than", "0h", "--force"], "more than zero"),
         (["--older-than", "99999999999d"], "too large"),
         (["--older-than", "30d", "--batch-size", "0"], "batch size must be between 1 and"),
         (["--older-than", "30d", "--batch-size", "-1"], "batch size must be between 1 and"),
@@ -330,6 +337,62 @@ def test_bad_arguments_fail_with_a_clear_message(assistant, args, message):
         purge(*args)
 
     assert remaining(old) == [old]
+
+
+def test_an_age_under_an_hour_takes_force(assistant):
+    gone = idle_conversation(assistant, timedelta(minutes=31))
+    kept = idle_conversation(assistant, timedelta(minutes=29))
+
+    with pytest.raises(CommandError, match="Add --force if that is meant"):
+        purge("--older-than", "30min")
+    assert remaining(gone, kept) == [gone, kept]
+
+    purge("--older-than", "30min", "--force")
+    assert remaining(gone, kept) == [kept]
+
+
+def test_an_hour_needs_no_force(assistant):
+    gone = idle_conversation(assistant, timedelta(minutes=61))
+
+    purge("--older-than", "60min")
+
+    assert remaining(gone) == []
+
+
+def test_a_dry_run_under_an_hour_needs_no_force(assistant):
+    idle = idle_conversation(assistant, timedelta(minutes=31))
+
+    out, _ = purge("--older-than", "30min", "--dry-run")
+
+    assert "Dry run: would delete 1 conversation" in out
+    assert remaining(idle) == [idle]
+
+
+def test_verbosity_0_prints_nothing_and_logs_nothing(assistant, caplog):
+    gone = idle_conversation(assistant, 40 * DAY)
+    caplog.set_level(logging.INFO, logger="conversations")
+
+    out, err = purge("--older-than", "30d", "--verbosity", "0")
+
+    assert (out, err) == ("", "")
+    assert [r for r in caplog.records if r.name.startswith("conversations")] == []
+    assert remaining(gone) == []
+
+
+def test_verbosity_1_logs_one_summary_line(assistant, caplog):
+    idle_conversation(assistant, 40 * DAY)
+    caplog.set_level(logging.INFO, logger="conversations")
+
+    purge("--older-than", "30d")
+
+    lines = [r.getMessage() for r in caplog.records if r.name == "conversations.services"]
+    assert len(lines) == 1
+    assert lines[0].startswith("purge: cutoff=") and "conversations=1 messages=2" in lines[0]
+
+
+def test_verbosity_0_still_prints_errors(assistant):
+    with pytest.raises(CommandError, match="no assistant with the slug 'nope'"):
+        purge("--older-than", "30d", "--assistant", "nope", "--verbosity", "0")
 
 
 def test_a_retention_setting_below_one_day_is_refused(settings):
@@ -354,7 +417,7 @@ def test_bad_arguments_exit_non_zero_from_the_command_line():
 
     # Refused by the argument parser: its usage line, its message, its status (2), no traceback.
     assert result.returncode == 2
-    assert "argument --older-than: 'soon': use a number and a unit" in result.stderr
+    assert "argument --older-than: 'soon': use a number and one of the units" in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
 
@@ -366,7 +429,7 @@ def test_the_age_may_come_as_a_keyword_from_code(assistant):
     call_command("purge_sessions", older_than="30d", stdout=out)
 
     assert remaining(old) == []
-    with pytest.raises(CommandError, match="--older-than 'soon': use a number and a unit"):
+    with pytest.raises(CommandError, match="--older-than 'soon': use a number and one of"):
         call_command("purge_sessions", older_than="soon", stdout=out)
 
 
@@ -451,6 +514,28 @@ def test_an_id_that_begins_with_a_dash_goes_after_a_double_dash(assistant):
 
     call_command("delete_session", "--", session.public_id, stdout=out, stderr=err)
     assert out.getvalue() == f"deleted: {session.public_id}\n"
+    assert remaining(session) == []
+
+
+def test_delete_session_at_verbosity_0_prints_only_what_failed(session):
+    messages_add(session, 2)
+    missing = "z" * 32
+    out, err = io.StringIO(), io.StringIO()
+
+    with pytest.raises(CommandError, match="1 of 2 conversations not deleted"):
+        call_command(
+            "delete_session",
+            "--verbosity",
+            "0",
+            "--",
+            session.public_id,
+            missing,
+            stdout=out,
+            stderr=err,
+        )
+
+    assert out.getvalue() == ""
+    assert err.getvalue() == f"not found (never existed or already deleted): {missing}\n"
     assert remaining(session) == []
 
 

@@ -27,10 +27,10 @@ class Command(BaseCommand):
             help="A conversation's id (after '--' if it begins with '-').",
         )
 
-    def handle(self, *args, ids, **options):
+    def handle(self, *args, ids, verbosity, **options):
         # Only the ids typed here are ever printed: nothing of what the conversations hold.
         report = services.session_delete_many(sessions=ids)
-        for public_id in report.deleted:
+        for public_id in report.deleted if verbosity >= 1 else ():
             self.stdout.write(f"deleted: {public_id}")
         for public_id in report.not_found:
             self.stderr.write(f"not found (never existed or already deleted): {public_id}")

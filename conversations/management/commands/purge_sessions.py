@@ -9,6 +9,10 @@ from conversations import services
 from conversations.exceptions import ChatKitError
 from conversations.management.arguments import age, parsed
 
+# Younger than this, a conversation may still be going on: an age under it is a typo away from
+# deleting today's conversations, so it takes --force.
+FORCE_BELOW = timedelta(hours=1)
+
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
@@ -25,8 +29,11 @@ class Command(BaseCommand):
             "--older-than",
             type=age,
             metavar="AGE",
-            help="Idle for longer than this: 45m, 12h, 30d, 2w "
-            f"(default: CHATKIT_RETENTION_DAYS, now {settings.CHATKIT_RETENTION_DAYS}d).",
+            help="Idle for longer than this: 45min, 12h, 30d, 2w; under an hour only with "
+            f"--force (default: CHATKIT_RETENTION_DAYS, now {settings.CHATKIT_RETENTION_DAYS}d).",
+        )
+        parser.add_argument(
+            "--force", action="store_true", help="Accept an --older-than under an hour."
         )
         parser.add_argument(
             "--assistant", metavar="SLUG", help="Only this assistant's conversations."
@@ -43,7 +50,9 @@ class Command(BaseCommand):
             f"at most {services.PURGE_MAX_BATCH_SIZE}).",
         )
 
-    def handle(self, *args, older_than, assistant, dry_run, batch_size, verbosity, **options):
+    def handle(
+        self, *args, older_than, force, assistant, dry_run, batch_size, verbosity, **options
+    ):
         older_than = parsed(age, older_than, "--older-than")
         if older_than is None:
             if settings.CHATKIT_RETENTION_DAYS < 1:
@@ -51,6 +60,12 @@ class Command(BaseCommand):
                     "CHATKIT_RETENTION_DAYS must be 1 or more; or give --older-than."
                 )
             older_than = timedelta(days=settings.CHATKIT_RETENTION_DAYS)
+        elif timedelta(0) < older_than < FORCE_BELOW and not (force or dry_run):
+            raise CommandError(
+                f"--older-than {older_than.total_seconds() / 60:g}min is under an hour: it "
+                "would delete conversations that may still be going on. Add --force if that "
+                "is meant (--dry-run counts them first)."
+            )
         done = "would delete" if dry_run else "deleted"
 
         def progress(batch: services.PurgeReport, total: services.PurgeReport) -> None:
@@ -68,9 +83,13 @@ class Command(BaseCommand):
                 batch_size=batch_size,
                 dry_run=dry_run,
                 on_batch=progress,
+                # --verbosity 0 prints nothing but errors, the log's summary line included.
+                log=verbosity >= 1,
             )
         except ChatKitError as exc:
             raise CommandError(exc.message) from None
+        if verbosity < 1:
+            return
         scope = f" (assistant {assistant})" if assistant else ""
         self.stdout.write(
             f"{'Dry run: ' if dry_run else ''}{done} {_count(report.sessions, 'conversation')} "
