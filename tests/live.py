@@ -37,10 +37,15 @@ def database_url() -> str:
     )
 
 
-class LiveServer:
-    """`uvicorn chatkit.asgi:application` on a free port, until `stop()`."""
+UVICORN = ["-m", "uvicorn", "chatkit.asgi:application", "--lifespan", "off", "--no-proxy-headers"]
+SERVE = ["manage.py", "serve"]  # the production command
 
-    def __init__(self, **env: str):
+
+class LiveServer:
+    """`uvicorn chatkit.asgi:application` (or `command`, e.g. SERVE) on a free port, until
+    `stop()`."""
+
+    def __init__(self, command: list[str] | None = None, **env: str):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.output: list[str] = []
@@ -56,16 +61,11 @@ class LiveServer:
         self.process = subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "uvicorn",
-                "chatkit.asgi:application",
+                *(command or UVICORN),
                 "--host",
                 "127.0.0.1",
                 "--port",
                 str(self.port),
-                "--lifespan",
-                "off",
-                "--no-proxy-headers",
             ],
             cwd=ROOT,
             env=environment,
@@ -76,7 +76,7 @@ class LiveServer:
         threading.Thread(target=self._drain, daemon=True).start()
         if not self._ready.wait(30) or self.process.poll() is not None:
             self.stop()
-            raise RuntimeError("uvicorn did not start:\n" + "".join(self.output))
+            raise RuntimeError("the server did not start:\n" + "".join(self.output))
 
     def _drain(self) -> None:
         # Read everything the server prints (so its pipe never fills); its own start-up line
@@ -117,6 +117,10 @@ class LiveServer:
                 target = os.readlink(fd)
                 count += target.startswith(temp_dir) and target.endswith(" (deleted)")
         return count
+
+    def signal(self, sig: int) -> None:
+        """Send `sig` to the server's process (its parent process, with workers)."""
+        self.process.send_signal(sig)
 
     def stop(self) -> None:
         if self.process.poll() is None:
