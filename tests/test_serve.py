@@ -87,3 +87,31 @@ def test_the_settings_refusal_lists_one_problem_a_line_for_any_command():
         "Refusing to start with DEBUG off (see .env.example):",
         "ALLOWED_HOSTS must list the host names this server answers to",
     ]
+
+
+def test_workers_whose_application_fails_to_load_stop_the_server(tmp_path):
+    # What the checks cannot foresee: the server stops (STARTUP_FAILURE) instead of starting
+    # new workers forever.
+    (tmp_path / "failing_app.py").write_text("raise RuntimeError('broken at import')\n")
+    script = tmp_path / "serve_failing.py"
+    script.write_text(
+        "import django\n"
+        "from chatkit import serving\n"
+        "serving.APPLICATION = 'failing_app:application'\n"
+        "if __name__ == '__main__':\n"
+        "    django.setup()\n"
+        "    serving.serve(host='127.0.0.1', port=0, workers=2)\n"
+    )
+    clean = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    env = {"CHATKIT_ENV_FILE": "", "DEBUG": "true", "PYTHONPATH": f"{tmp_path}:{ROOT}"}
+    stopped = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=clean | env | {"DJANGO_SETTINGS_MODULE": "chatkit.settings"},
+        capture_output=True,
+        text=True,
+        timeout=REFUSAL_TIMEOUT,
+    )
+
+    assert stopped.returncode == 3, stopped.stderr
+    assert stopped.stderr.count("the application failed to load") <= 2  # once per worker
