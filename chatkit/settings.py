@@ -96,11 +96,16 @@ if _db["ENGINE"] == "django.db.backends.postgresql":
     _db["OPTIONS"] = {
         **_db.get("OPTIONS", {}),
         "pool": {
-            "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
-            "max_size": env.int("DB_POOL_MAX_SIZE", default=10),
+            "min_size": env.int("DB_POOL_MIN_SIZE", default=1),
+            "max_size": env.int("DB_POOL_MAX_SIZE", default=4),
             "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
         },
     }
+    _pool = _db["OPTIONS"]["pool"]
+    if not (_pool["max_size"] >= 1 and 0 <= _pool["min_size"] <= _pool["max_size"]):
+        raise ImproperlyConfigured(
+            "DB_POOL_MAX_SIZE must be at least 1, and DB_POOL_MIN_SIZE between 0 and it."
+        )
     # Django refuses persistent connections together with a pool; under ASGI they would
     # leak anyway, one per thread.
     _db["CONN_MAX_AGE"] = 0
@@ -116,6 +121,12 @@ elif _db["ENGINE"] == "django.db.backends.sqlite3":
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The most PostgreSQL connections one `manage.py serve` may open: its workers times
+# DB_POOL_MAX_SIZE. It refuses to start over it. 80 fits one machine against PostgreSQL's default
+# max_connections (100, 3 kept for superusers, the rest for migrations, commands and the admin
+# shell); with several machines, give each its share. 0: not checked.
+CHATKIT_DB_CONNECTION_BUDGET = env.int("CHATKIT_DB_CONNECTION_BUDGET", default=80)
 
 # --- Cache --------------------------------------------------------------------------------
 
@@ -266,6 +277,14 @@ for _name in (
         raise ImproperlyConfigured(f"{_name} must be a positive number.")
 # The bearer token Prometheus sends to scrape /metrics; unset, /metrics does not exist.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Where `manage.py serve` listens (its --host and --port win).
+CHATKIT_HOST = env.str("CHATKIT_HOST", default="127.0.0.1")
+CHATKIT_PORT = env.int("CHATKIT_PORT", default=8000)
+# On SIGTERM, how long replies being written get to finish before they are cut off (a
+# retryable `server_shutdown` error; the text so far is kept).
+CHATKIT_SHUTDOWN_GRACE_SECONDS = env.float("CHATKIT_SHUTDOWN_GRACE_SECONDS", default=20.0)
+if CHATKIT_SHUTDOWN_GRACE_SECONDS < 0:
+    raise ImproperlyConfigured("CHATKIT_SHUTDOWN_GRACE_SECONDS must not be negative.")
 # `manage.py purge_sessions` deletes conversations idle for longer than this by default.
 CHATKIT_RETENTION_DAYS = env.int("CHATKIT_RETENTION_DAYS", default=30)
 
@@ -285,7 +304,8 @@ CHATKIT_RATELIMIT_LOGIN_PER_IP = env.str("CHATKIT_RATELIMIT_LOGIN_PER_IP", defau
 CHATKIT_RATELIMIT_LOGIN_PER_USERNAME = env.str(
     "CHATKIT_RATELIMIT_LOGIN_PER_USERNAME", default="5/15m"
 )
-# Worker processes (uvicorn reads it too): with more than one, limits need a shared cache.
+# Worker processes of `manage.py serve` (uvicorn reads it too): with more than one, limits
+# need a shared cache.
 WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=1)
 for _name in (
     "CHATKIT_RATELIMIT_SESSIONS_PER_IP",
@@ -356,8 +376,9 @@ if not DEBUG:
     if "*" in ALLOWED_HOSTS:
         _problems.append("ALLOWED_HOSTS must not be '*'")
     if _problems:
+        # One problem a line: `manage.py` prints them as they are, without a traceback.
         raise ImproperlyConfigured(
-            "Refusing to start with DEBUG off: " + "; ".join(_problems) + " (see .env.example)."
+            "Refusing to start with DEBUG off (see .env.example):\n" + "\n".join(_problems)
         )
 
 # --- Logging --------------------------------------------------------------------------------

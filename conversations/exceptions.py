@@ -90,3 +90,15 @@ class SimpleRequestRefused(ChatKitError):
     status = 415
     code = "unsupported_media_type"
     message = "Send the request as application/json."
+
+
+class ServerShutdown(ChatKitError):
+    """The server is stopping (`manage.py serve` got SIGTERM): a turn that arrives is refused,
+    and one still running when the grace period ends is cut off, its reply kept `interrupted`.
+    Another process, or this one restarted, answers the retry."""
+
+    status = 503
+    code = "server_shutdown"
+    message = "The server is restarting; try again in a moment."
+    retryable = True
+    retry_after = 5

@@ -73,16 +73,17 @@ def session(db, assistant):
 
 @pytest.fixture(scope="session")
 def live_server_factory(django_db_setup, django_db_blocker):
-    """Start real uvicorn processes on the test database; all are stopped at the end."""
+    """Start real uvicorn processes on the test database (`command`: tests.live's UVICORN by
+    default, or SERVE); all are stopped at the end."""
     from tests.live import LiveServer
 
     servers = []
 
-    def start(**env) -> LiveServer:
+    def start(command: list[str] | None = None, **env) -> LiveServer:
         # Rate limits count per client IP, and every test's requests come from 127.0.0.1:
         # off unless a test turns them on (tests/test_limits_live.py does).
         env.setdefault("CHATKIT_RATELIMIT_ENABLED", "false")
-        server = LiveServer(**env)
+        server = LiveServer(command, **env)
         servers.append(server)
         return server
 
@@ -95,9 +96,9 @@ def live_server_factory(django_db_setup, django_db_blocker):
 def model_server_factory(live_server_factory, fake_server):
     """Start real uvicorn processes that answer with the fake model (`env` adds settings)."""
 
-    def start(**env):
+    def start(command: list[str] | None = None, **env):
         return live_server_factory(
-            TEST_OPENAI_API_KEY="test-key", OPENAI_BASE_URL=fake_server.base_url, **env
+            command, TEST_OPENAI_API_KEY="test-key", OPENAI_BASE_URL=fake_server.base_url, **env
         )
 
     return start

@@ -38,14 +38,17 @@ def database_url() -> str:
     )
 
 
-UVICORN = (sys.executable, "-m", "uvicorn")
+UVICORN = ["-m", "uvicorn", "chatkit.asgi:application", "--lifespan", "off", "--no-proxy-headers"]
+SERVE = ["manage.py", "serve"]  # the production command
 
 
 class LiveServer:
-    """`uvicorn chatkit.asgi:application` on a free port, until `stop()`: `options` adds to
-    its command line, `program` runs another command with uvicorn's (tests/uvicorn_from_code.py)."""
+    """`uvicorn chatkit.asgi:application` (or `command`, e.g. SERVE) on a free port, until
+    `stop()`; `options` add to its command line."""
 
-    def __init__(self, *, options: tuple[str, ...] = (), program: tuple[str, ...] = UVICORN, **env):
+    def __init__(
+        self, command: list[str] | None = None, *, options: tuple[str, ...] = (), **env: str
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.output: list[str] = []
@@ -60,15 +63,12 @@ class LiveServer:
         }
         self.process = subprocess.Popen(
             [
-                *program,
-                "chatkit.asgi:application",
+                sys.executable,
+                *(command or UVICORN),
                 "--host",
                 "127.0.0.1",
                 "--port",
                 str(self.port),
-                "--lifespan",
-                "off",
-                "--no-proxy-headers",
                 *options,
             ],
             cwd=ROOT,
@@ -80,7 +80,7 @@ class LiveServer:
         threading.Thread(target=self._drain, daemon=True).start()
         if not self._ready.wait(30) or not self._listening(30):
             self.stop()
-            raise RuntimeError("uvicorn did not start:\n" + "".join(self.output))
+            raise RuntimeError("the server did not start:\n" + "".join(self.output))
 
     def _listening(self, timeout: float) -> bool:
         """Whether the server accepts connections within `timeout` seconds. Under `--workers`
@@ -135,6 +135,10 @@ class LiveServer:
                 target = os.readlink(fd)
                 count += target.startswith(temp_dir) and target.endswith(" (deleted)")
         return count
+
+    def signal(self, sig: int) -> None:
+        """Send `sig` to the server's process (its parent process, with workers)."""
+        self.process.send_signal(sig)
 
     def stop(self) -> None:
         if self.process.poll() is None:

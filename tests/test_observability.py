@@ -107,7 +107,7 @@ def test_the_json_format_is_one_object_per_line():
 
 
 LOG_CONFIG = ("--log-config", "chatkit/uvicorn-logging.json")
-FROM_CODE = (sys.executable, "-m", "tests.uvicorn_from_code")  # as `manage.py serve` runs it
+FROM_CODE = ["-m", "tests.uvicorn_from_code", *UVICORN[2:]]  # as `manage.py serve` runs it
 
 
 def json_log(server) -> list[dict]:
@@ -127,7 +127,7 @@ def chat_once(server) -> str:
     [
         pytest.param({}, id="uvicorn"),
         pytest.param({"options": ("--workers", "2", *LOG_CONFIG)}, id="uvicorn-workers"),
-        pytest.param({"options": ("--workers", "2"), "program": FROM_CODE}, id="from-code"),
+        pytest.param({"options": ("--workers", "2"), "command": FROM_CODE}, id="from-code"),
     ],
 )
 def test_a_server_with_json_logs_writes_only_json_lines(
@@ -159,7 +159,7 @@ def test_a_server_with_json_logs_writes_only_json_lines(
 
 @pytest.mark.parametrize("program", [UVICORN, FROM_CODE], ids=["uvicorn", "from-code"])
 def test_no_access_log_means_no_access_lines(model_server_factory, default_assistant, program):
-    server = model_server_factory(LOG_FORMAT="json", options=("--no-access-log",), program=program)
+    server = model_server_factory(LOG_FORMAT="json", options=("--no-access-log",), command=program)
     chat_once(server)
     assert server.wait_for_output('"turn"')
     server.stop()

@@ -120,8 +120,22 @@ def test_postgres_gets_a_pool_configured_in_code():
         "DB_POOL_TIMEOUT": "3",
     }
     options = settings_value("settings.DATABASES['default']['OPTIONS']", **env)
-    assert options == "{'pool': {'min_size': 2, 'max_size': 7, 'timeout': 3.0}}"
+    assert options == "{'pool': {'min_size': 1, 'max_size': 7, 'timeout': 3.0}}"
     assert settings_value("settings.DATABASES['default']['CONN_MAX_AGE']", **env) == "0"
+
+
+def test_the_postgres_pool_is_small_by_default():
+    env = {"DEBUG": "true", "DATABASE_URL": "postgres://u@127.0.0.1:5432/chat"}
+    options = settings_value("settings.DATABASES['default']['OPTIONS']['pool']", **env)
+    assert options == "{'min_size': 1, 'max_size': 4, 'timeout': 10.0}"
+
+
+@pytest.mark.parametrize("sizes", [{"DB_POOL_MAX_SIZE": "0"}, {"DB_POOL_MIN_SIZE": "5"}])
+def test_a_pool_that_cannot_open_is_refused(sizes):
+    env = {"DATABASE_URL": "postgres://u@127.0.0.1:5432/chat", **sizes}
+    result = run_django("import django; django.setup()", **PRODUCTION, **env)
+    assert result.returncode != 0
+    assert "DB_POOL_MAX_SIZE must be at least 1, and DB_POOL_MIN_SIZE between 0" in result.stderr
 
 
 def test_redis_url_switches_the_cache_to_redis():

@@ -31,7 +31,9 @@ ERROR_DESCRIPTIONS = {
     "spent (`budget_exhausted`, until the next UTC midnight): try again after `Retry-After` "
     "seconds.",
     502: "The model failed or could not be reached; `retryable` says whether to try again.",
-    503: "The database or the model is busy; try again in a moment.",
+    503: "The database or the model is busy, or the server is stopping (v1 code "
+    "`server_shutdown`, with `Retry-After`; another process answers the retry): try again in "
+    "a moment.",
     504: "The model did not answer in time.",
 }
 RATE_LIMITED_EXAMPLES = {

@@ -32,6 +32,7 @@ from django.db import transaction
 from django.db.models import Case, F, Max, Value, When
 from django.utils import timezone
 
+from chatkit import draining
 from conversations import heartbeat, limits, llm, metrics, policy, selectors
 from conversations.aio import see_through
 from conversations.db import db_step
@@ -40,6 +41,7 @@ from conversations.exceptions import (
     ChatKitError,
     InternalError,
     ReplyInFlight,
+    ServerShutdown,
     SessionNotFound,
 )
 from conversations.models import Message, Session
@@ -70,7 +72,7 @@ class TurnEvent:
     kind: str
     message: Message | None = None
     text: str = ""
-    error: llm.LLMError | None = None
+    error: llm.LLMError | ServerShutdown | None = None
 
 
 # --- One reply at a time per conversation --------------------------------------------------
@@ -218,7 +220,13 @@ def turn_open_sync(
 
 
 async def turn_start(*, visitor: policy.Visitor, public_id: str, content: str) -> Turn:
-    """Every chat entry point's way in: the admission gate, then `turn_open`."""
+    """Every chat entry point's way in: the admission gate, then `turn_open`.
+
+    Raises ServerShutdown (503) while the process drains: a keep-alive connection may still
+    bring a turn it would have to cut off.
+    """
+    if draining.draining():
+        raise ServerShutdown()
     admission = await policy.turn_admit(visitor, public_id=public_id)
     try:
         return await turn_open(session=admission.session, content=content, lease=admission.lease)
@@ -257,20 +265,27 @@ async def turn_open(
 
 
 async def turn_events(turn: Turn) -> AsyncIterator[TurnEvent]:
-    """Run an opened turn, reporting its events as they happen; its reply ends stored."""
+    """Run an opened turn, reporting its events as they happen; its reply ends stored.
+
+    A turn the server's shutdown cuts off reports ServerShutdown as its error, and its reply
+    is stored `interrupted` (the model did not fail), with the text it had.
+    """
     progress = Progress()
-    error: llm.LLMError | None = None
+    error: llm.LLMError | ServerShutdown | None = None
     try:
         yield TurnEvent("message", message=turn.user_message)
         async with contextlib.aclosing(model_text(turn.request, progress)) as texts:
             async for text in texts:
                 yield TurnEvent("delta", text=text)
-    except llm.LLMError as exc:
+    except (llm.LLMError, ServerShutdown) as exc:
         error = exc
     except BaseException as exc:
         await _end_cut_short(turn, progress, exc)
         raise
-    status = Message.Status.ERROR if error else Message.Status.COMPLETE
+    if isinstance(error, ServerShutdown):
+        status = Message.Status.INTERRUPTED
+    else:
+        status = Message.Status.ERROR if error else Message.Status.COMPLETE
     try:
         reply = await turn_end(turn, **progress.ending(status, error.code if error else ""))
     except BaseException as exc:
@@ -302,7 +317,8 @@ async def message_post(
 ) -> tuple[Message, Message]:
     """Run a whole turn and return the visitor's message and the stored reply.
 
-    Raises LLMError (after storing the failed reply) when the model fails.
+    Raises LLMError (after storing the failed reply) when the model fails, ServerShutdown
+    when the server's shutdown cut it off.
     """
     turn = await turn_start(visitor=visitor, public_id=public_id, content=content)
     async with contextlib.aclosing(turn_events(turn)) as events:

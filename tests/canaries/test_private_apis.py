@@ -1,20 +1,23 @@
 """Canaries: one test per private API the project relies on.
 
-Each names the upgrade to check when it fails: Django, asgiref, WhiteNoise or django-csp
+Each names the upgrade to check when it fails: Django, asgiref, WhiteNoise, django-csp or uvicorn
 changed something our code reaches into, and the code that relies on it (named in the message)
 must be looked at before the upgrade lands. They test what we rely on, not that the rest of
 our code works: that is the other tests' job.
 """
 
 import inspect
+import signal
 from importlib.metadata import version
 
 import pytest
+import uvicorn
 from asgiref.sync import AsyncToSync, async_to_sync
 from csp.decorators import csp, csp_exempt, csp_replace, csp_update
 from django.core.handlers.asgi import ASGIHandler
 from django.http import HttpResponse
 from django.test import RequestFactory
+from uvicorn.supervisors import multiprocess
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 from conversations.models import Message, Session
@@ -132,3 +135,67 @@ def test_django_csp_view_decorators_leave_their_parts_on_the_response():
         assert getattr(response, attribute, None), changed(
             "django-csp", f"where its view decorators leave their parts ({attribute})", relied_on_by
         )
+
+
+async def _no_app(scope, receive, send) -> None:
+    pass  # pragma: no cover (never called)
+
+
+def test_uvicorn_loads_the_app_once_its_server_handles_the_exit_signals():
+    # chatkit.serving.ServeConfig.load chains draining onto the handler uvicorn's Server has
+    # installed for SIGTERM and SIGINT by then, in each serving process.
+    seen = {}
+
+    class Recording(uvicorn.Config):
+        def load(self) -> None:
+            seen.update({sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)})
+            super().load()
+            server.should_exit = True  # stop as soon as it has started
+
+    server = uvicorn.Server(Recording(_no_app, host="127.0.0.1", port=0, lifespan="off"))
+    server.run()
+
+    assert seen == {sig: server.handle_exit for sig in (signal.SIGTERM, signal.SIGINT)}, changed(
+        "uvicorn", "when Server loads the app, or how it handles signals", "chatkit.serving"
+    )
+
+
+def test_uvicorn_server_stops_gracefully_on_handle_exit_within_its_timeout():
+    # chatkit.serving calls the Server's handler after starting to drain, and bounds its wait
+    # for open connections with timeout_graceful_shutdown.
+    server = uvicorn.Server(uvicorn.Config(_no_app))
+    relied_on_by = "chatkit.serving.drain_on_exit_signals"
+    assert list(inspect.signature(server.handle_exit).parameters) == ["sig", "frame"], changed(
+        "uvicorn", "Server.handle_exit's parameters", relied_on_by
+    )
+    server.handle_exit(signal.SIGTERM, None)
+    assert server.should_exit and not server.force_exit, changed(
+        "uvicorn", "what Server.handle_exit does on SIGTERM", relied_on_by
+    )
+    assert "self.config.timeout_graceful_shutdown" in inspect.getsource(server.shutdown), changed(
+        "uvicorn", "Server.shutdown's use of timeout_graceful_shutdown", "chatkit.serving.serve"
+    )
+
+
+def test_uvicorn_multiprocess_passes_sigterm_to_each_worker_server_and_stops_on_a_failed_one():
+    # `serve --workers N`: the parent's SIGTERM reaches each worker's own Server (built from
+    # our ServeConfig), which drains; a worker whose app failed to load (STARTUP_FAILURE)
+    # stops the parent instead of being restarted forever.
+    relied_on_by = "chatkit.serving.serve"
+    source = inspect.getsource
+    assert "self.should_exit.set()" in source(multiprocess.Multiprocess.handle_term), changed(
+        "uvicorn", "Multiprocess.handle_term", relied_on_by
+    )
+    assert "self.terminate_all()" in source(multiprocess.Multiprocess.run), changed(
+        "uvicorn", "Multiprocess.run", relied_on_by
+    )
+    assert "signal.SIGTERM" in source(multiprocess.Process.terminate), changed(
+        "uvicorn", "how Process.terminate stops a worker", relied_on_by
+    )
+    assert "Server(config=self.config)" in source(multiprocess.Process), changed(
+        "uvicorn", "the Server a worker runs", relied_on_by
+    )
+    keep_alive = source(multiprocess.Multiprocess.keep_subprocess_alive)
+    assert "STARTUP_FAILURE" in keep_alive and "self.should_exit.set()" in keep_alive, changed(
+        "uvicorn", "what Multiprocess does with a worker that failed to start", relied_on_by
+    )
