@@ -19,6 +19,7 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from chatkit import draining
+from chatkit.logging import uvicorn_log_config
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def _exit_when_stopped(signum, frame) -> None:
     sys.exit(0)
 
 
-def serve(*, host: str, port: int, workers: int) -> None:
+def serve(*, host: str, port: int, workers: int, access_log: bool = True) -> None:
     """Run the server until it is told to stop; exits non-zero if it could not start."""
     grace = settings.CHATKIT_SHUTDOWN_GRACE_SECONDS
     config = ServeConfig(
@@ -111,8 +112,10 @@ def serve(*, host: str, port: int, workers: int) -> None:
         # The client's address comes from CHATKIT_TRUSTED_PROXIES alone, one policy.
         proxy_headers=False,
         timeout_graceful_shutdown=grace + SHUTDOWN_MARGIN_SECONDS,
-        # Django's LOGGING (settings) formats uvicorn's lines too, in every process.
-        log_config=None,
+        # Settings' LOGGING, in uvicorn's parent and in each worker before it loads the app:
+        # LOG_FORMAT and LOG_LEVEL for every line, access lines with the client's IP hash.
+        log_config=uvicorn_log_config(),
+        access_log=access_log,
     )
     if workers > 1:
         manager = Multiprocess(config, sockets=[config.bind_socket()])

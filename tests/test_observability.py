@@ -2,7 +2,6 @@
 
 import json
 import logging
-import sys
 from datetime import timedelta
 
 import httpx
@@ -15,7 +14,7 @@ from conversations.models import Message
 from conversations.policy import ip_hash
 from tests.factories import reply_streaming
 from tests.helpers import post_json
-from tests.live import UVICORN
+from tests.live import SERVE, UVICORN
 
 TOKEN = "metrics-token-" + "m" * 32
 
@@ -107,7 +106,6 @@ def test_the_json_format_is_one_object_per_line():
 
 
 LOG_CONFIG = ("--log-config", "chatkit/uvicorn-logging.json")
-FROM_CODE = ["-m", "tests.uvicorn_from_code", *UVICORN[2:]]  # as `manage.py serve` runs it
 
 
 def json_log(server) -> list[dict]:
@@ -127,7 +125,7 @@ def chat_once(server) -> str:
     [
         pytest.param({}, id="uvicorn"),
         pytest.param({"options": ("--workers", "2", *LOG_CONFIG)}, id="uvicorn-workers"),
-        pytest.param({"options": ("--workers", "2"), "command": FROM_CODE}, id="from-code"),
+        pytest.param({"options": ("--workers", "2"), "command": SERVE}, id="serve"),
     ],
 )
 def test_a_server_with_json_logs_writes_only_json_lines(
@@ -157,7 +155,7 @@ def test_a_server_with_json_logs_writes_only_json_lines(
     assert session_id not in "".join(server.output)
 
 
-@pytest.mark.parametrize("program", [UVICORN, FROM_CODE], ids=["uvicorn", "from-code"])
+@pytest.mark.parametrize("program", [UVICORN, SERVE], ids=["uvicorn", "serve"])
 def test_no_access_log_means_no_access_lines(model_server_factory, default_assistant, program):
     server = model_server_factory(LOG_FORMAT="json", options=("--no-access-log",), command=program)
     chat_once(server)

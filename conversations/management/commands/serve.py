@@ -1,9 +1,14 @@
 """`manage.py serve`: the production server, checked before any worker starts."""
 
+import logging
+
 from django.conf import settings
+from django.core import checks
 from django.core.management.base import BaseCommand, CommandError
 
 from chatkit import serving
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -27,10 +32,22 @@ class Command(BaseCommand):
             default=settings.WEB_CONCURRENCY,
             help="Worker processes. Default: WEB_CONCURRENCY (1).",
         )
+        parser.add_argument(
+            "--no-access-log",
+            dest="access_log",
+            action="store_false",
+            help="No line per request (a turn still logs its own).",
+        )
 
-    def handle(self, *args, host, port, workers, **options):
+    def handle(self, *args, host, port, workers, access_log, **options):
         problems = serving.problems(workers=workers)
+        # Django's system checks, as lines of the log (JSON with LOG_FORMAT=json), errors
+        # refusing the start like the problems above.
+        for message in checks.run_checks(include_deployment_checks=not settings.DEBUG):
+            if message.is_serious():
+                problems.append(str(message))
+            elif not message.is_silenced():
+                logger.warning("%s", message)
         if problems:
             raise CommandError("Refusing to start:\n" + "\n".join(problems))
-        self.check(include_deployment_checks=not settings.DEBUG, display_num_errors=False)
-        serving.serve(host=host, port=port, workers=workers)
+        serving.serve(host=host, port=port, workers=workers, access_log=access_log)
