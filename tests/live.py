@@ -1,12 +1,14 @@
-"""A real uvicorn process serving the project, for tests that need production's ASGI stack.
+"""Real processes for tests that need production's stack: uvicorn serving the project, and
+the Redis and PostgreSQL databases such servers may share.
 
-It serves the suite's own test database, so what it stores the test can read back (from a
-`transactional_db` test: an open test transaction would hide the server's writes, and on
-SQLite block them).
+A LiveServer serves the suite's own test database unless told otherwise, so what it stores the
+test can read back (from a `transactional_db` test: an open test transaction would hide the
+server's writes, and on SQLite block them).
 """
 
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -15,9 +17,15 @@ import threading
 import time
 from pathlib import Path
 
+import psycopg
+import pytest
 from django.db import connection
+from psycopg import sql
 
 from tests.helpers import ROOT
+
+# Where a test finds PostgreSQL when the suite itself runs on SQLite (CI starts it for both).
+LOCAL_POSTGRES = "postgres://postgres@127.0.0.1:5432"
 
 
 def free_port() -> int:
@@ -36,6 +44,80 @@ def database_url() -> str:
     return (
         f"postgres://{user}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     )
+
+
+def unavailable(reason: str) -> None:
+    """Skip a test for want of a server it needs; in CI, which must run every test, fail."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}: CI must run every test", pytrace=False)
+    pytest.skip(reason)
+
+
+class RedisProcess:
+    """A Redis server of the test's own, on a free port, that the test may stop."""
+
+    def __init__(self):
+        if shutil.which("redis-server") is None:
+            unavailable("redis-server not found (apt-get install -y redis-server)")
+        self.url = f"redis://127.0.0.1:{free_port()}/0"
+        port = self.url.rsplit(":", 1)[1].split("/")[0]
+        self.process = subprocess.Popen(
+            [
+                *("redis-server", "--port", port, "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no", "--daemonize", "no"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for line in self.process.stdout:  # it says when it listens
+            if "Ready to accept connections" in line:
+                break
+        else:
+            raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.communicate(timeout=10)
+
+
+class ScratchPostgres:
+    """An empty PostgreSQL database of the test's own, until `drop()`: on the suite's
+    PostgreSQL server when the suite runs on one, else on LOCAL_POSTGRES."""
+
+    def __init__(self, prefix: str):
+        on_postgres = "postgresql" in connection.settings_dict["ENGINE"]
+        server = database_url().rsplit("/", 1)[0] if on_postgres else LOCAL_POSTGRES
+        self.name = f"{prefix}_{os.getpid()}"
+        self.url = f"{server}/{self.name}"
+        try:
+            self._server = psycopg.connect(f"{server}/postgres", autocommit=True, connect_timeout=5)
+        except psycopg.OperationalError as exc:
+            unavailable(f"no PostgreSQL at {server}: {exc}".strip())
+        self._server.execute(self._statement("DROP DATABASE IF EXISTS {} WITH (FORCE)"))
+        self._server.execute(self._statement("CREATE DATABASE {}"))
+
+    def _statement(self, text: str) -> sql.Composed:
+        return sql.SQL(text).format(sql.Identifier(self.name))
+
+    def migrate(self) -> None:
+        """`manage.py migrate` on this database, as an operator runs it."""
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": self.url}
+        result = subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "--verbosity", "0"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    def drop(self) -> None:
+        # FORCE: a server process killed by the test may leave its connections behind.
+        self._server.execute(self._statement("DROP DATABASE {} WITH (FORCE)"))
+        self._server.close()
 
 
 UVICORN = ["-m", "uvicorn", "chatkit.asgi:application", "--lifespan", "off", "--no-proxy-headers"]

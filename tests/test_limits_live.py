@@ -10,10 +10,7 @@ run, shares its counts; what a test counted in Redis is deleted after it.
 import contextlib
 import json
 import math
-import os
 import secrets
-import shutil
-import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, time, timedelta
@@ -26,7 +23,7 @@ from django.utils.crypto import salted_hmac
 
 from conversations.models import DailySpend, Message, Session
 from tests.factories import assistant_build
-from tests.live import free_port
+from tests.live import RedisProcess
 from tests.sse import parse
 
 KEY_PREFIX = "chatkit:rl:"
@@ -267,38 +264,6 @@ def test_with_the_limits_off_nothing_is_limited(limited, fake):
 
 
 # --- The cache going away -------------------------------------------------------------------
-
-
-class RedisProcess:
-    """A Redis server of the test's own, on a free port, that the test may stop."""
-
-    def __init__(self):
-        if shutil.which("redis-server") is None:
-            reason = "redis-server not found (apt-get install -y redis-server)"
-            if os.environ.get("CI"):
-                pytest.fail(f"{reason}: CI must run every test", pytrace=False)
-            pytest.skip(f"{reason}: tests of processes sharing a Redis skipped")
-        self.url = f"redis://127.0.0.1:{free_port()}/0"
-        port = self.url.rsplit(":", 1)[1].split("/")[0]
-        self.process = subprocess.Popen(
-            [
-                *("redis-server", "--port", port, "--bind", "127.0.0.1"),
-                *("--save", "", "--appendonly", "no", "--daemonize", "no"),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for line in self.process.stdout:  # it says when it listens
-            if "Ready to accept connections" in line:
-                break
-        else:
-            raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.communicate(timeout=10)
 
 
 @pytest.fixture
