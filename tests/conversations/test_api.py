@@ -928,3 +928,13 @@ def test_the_config_carries_the_unavailable_message(api, assistant):
     assistant.save()
     body = api.get("/api/v1/assistants/default").json()
     assert body["unavailable_message"] == "Write to help@shop.example instead."
+
+
+def test_ready_says_unavailable_while_the_process_drains(api, monkeypatch):
+    from chatkit import draining
+
+    monkeypatch.setattr(draining, "_deadline", 1.0)  # as `serve` sets it on SIGTERM
+    response = api.get("/health/ready")
+    assert response.status_code == 503
+    assert response.json()["checks"]["server"] == "draining"
+    assert api.get("/health").status_code == 200  # alive: it finishes what it runs

@@ -14,7 +14,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chatkit import STARTED_AT
+from chatkit import STARTED_AT, draining
 from conversations import metrics
 from conversations.api import schema
 from conversations.api.views.common import now_iso
@@ -38,6 +38,9 @@ class ReadyView(APIView):
         instance out of the load balancer."""
         checks = {"database": _check_database(), "cache": _check_cache()}
         ready = checks["database"] == "ok"
+        if draining.draining():  # stopping (SIGTERM): the load balancer sends no more
+            checks["server"] = "draining"
+            ready = False
         return Response(
             {"status": "ready" if ready else "unavailable", "checks": checks},
             status=status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE,
