@@ -32,6 +32,7 @@ run: export DEBUG ?= true
 run: $(VENV)/.runtime
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/uvicorn chatkit.asgi:application --reload $(RELOAD_DIRS:%=--reload-dir %) \
+		--log-config chatkit/uvicorn-logging.json \
 		--lifespan off --no-proxy-headers --host $(HOST) --port $(PORT)
 
 ## test: the whole suite (unit, API, live uvicorn, browser). PYTEST_ARGS passes options on.

@@ -24,8 +24,16 @@ from chatkit.logging import uvicorn_log_config
 logger = logging.getLogger(__name__)
 
 APPLICATION = "chatkit.asgi:application"
-# Past the grace period: for cut-off replies to be stored and their last event sent.
+# Past the grace period: for cut-off replies to be stored and their last event sent, even
+# when each must wait its turn for a pooled connection (DB_POOL_TIMEOUT).
 SHUTDOWN_MARGIN_SECONDS = 5.0
+
+
+def shutdown_margin() -> float:
+    pool = settings.DATABASES["default"].get("OPTIONS", {}).get("pool")
+    return max(SHUTDOWN_MARGIN_SECONDS, pool["timeout"] + 2) if pool else SHUTDOWN_MARGIN_SECONDS
+
+
 EXIT_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -111,7 +119,7 @@ def serve(*, host: str, port: int, workers: int, access_log: bool = True) -> Non
         lifespan="off",  # Django answers none
         # The client's address comes from CHATKIT_TRUSTED_PROXIES alone, one policy.
         proxy_headers=False,
-        timeout_graceful_shutdown=grace + SHUTDOWN_MARGIN_SECONDS,
+        timeout_graceful_shutdown=grace + shutdown_margin(),
         # Settings' LOGGING, in uvicorn's parent and in each worker before it loads the app:
         # LOG_FORMAT and LOG_LEVEL for every line, access lines with the client's IP hash.
         log_config=uvicorn_log_config(),

@@ -127,6 +127,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # max_connections (100, 3 kept for superusers, the rest for migrations, commands and the admin
 # shell); with several machines, give each its share. 0: not checked.
 CHATKIT_DB_CONNECTION_BUDGET = env.int("CHATKIT_DB_CONNECTION_BUDGET", default=80)
+if CHATKIT_DB_CONNECTION_BUDGET < 0:
+    raise ImproperlyConfigured("CHATKIT_DB_CONNECTION_BUDGET must be 0 (unchecked) or more.")
 
 # --- Cache --------------------------------------------------------------------------------
 
@@ -261,7 +263,7 @@ CHATKIT_DEMO_DELAY = env.float("CHATKIT_DEMO_DELAY", default=0.04)
 # Seconds between `: ping` comments on an open stream, so idle proxies keep it.
 CHATKIT_STREAM_PING_SECONDS = env.float("CHATKIT_STREAM_PING_SECONDS", default=15.0)
 # Threads per process for the chat pipeline's database steps (not one per stream).
-CHATKIT_DB_THREADS = env.int("CHATKIT_DB_THREADS", default=8)
+CHATKIT_DB_THREADS = env.int("CHATKIT_DB_THREADS", default=4)
 # Seconds between a serving process's heartbeats while it writes replies; a reply whose
 # process has missed three stops blocking its conversation and is closed as interrupted.
 CHATKIT_HEARTBEAT_SECONDS = env.float("CHATKIT_HEARTBEAT_SECONDS", default=5.0)
@@ -280,6 +282,8 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # Where `manage.py serve` listens (its --host and --port win).
 CHATKIT_HOST = env.str("CHATKIT_HOST", default="127.0.0.1")
 CHATKIT_PORT = env.int("CHATKIT_PORT", default=8000)
+if not 1 <= CHATKIT_PORT <= 65535:
+    raise ImproperlyConfigured("CHATKIT_PORT must be a port number, 1 to 65535.")
 # On SIGTERM, how long replies being written get to finish before they are cut off (a
 # retryable `server_shutdown` error; the text so far is kept).
 CHATKIT_SHUTDOWN_GRACE_SECONDS = env.float("CHATKIT_SHUTDOWN_GRACE_SECONDS", default=20.0)
@@ -384,6 +388,10 @@ if not DEBUG:
 # --- Logging --------------------------------------------------------------------------------
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}."
+    )
 # `text` for people reading a terminal, `json` (one object per line) for log collectors.
 LOG_FORMAT = env.str("LOG_FORMAT", default="text").lower()
 if LOG_FORMAT not in ("text", "json"):

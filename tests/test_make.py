@@ -7,6 +7,7 @@ virtualenv: these are about the commands, not the installation.
 """
 
 import ast
+import json
 import os
 import pty
 import queue
@@ -164,7 +165,7 @@ def test_make_run_reloads_on_the_projects_code_and_never_watches_the_virtualenv(
     process = subprocess.Popen(
         command,
         cwd=ROOT,
-        env=developer_env(DEBUG="true"),
+        env=developer_env(DEBUG="true", LOG_FORMAT="json"),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -179,9 +180,10 @@ def test_make_run_reloads_on_the_projects_code_and_never_watches_the_virtualenv(
                 line = lines.get(timeout=deadline - time.monotonic())
             except queue.Empty:
                 break
-            # uvicorn's reloader says what it watches as it starts.
+            # uvicorn's reloader says what it watches as it starts, in the settings' format.
             if "Will watch for changes in these directories:" in line:
-                watched = [Path(d) for d in ast.literal_eval(line.split("directories:", 1)[1])]
+                message = json.loads(line)["message"]
+                watched = [Path(d) for d in ast.literal_eval(message.split("directories:", 1)[1])]
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(10)

@@ -291,3 +291,17 @@ def test_a_secret_is_never_shown(secret):
 
 def test_an_empty_value_counts_as_unset():
     assert settings_value("settings.OPENAI_TIMEOUT", **PRODUCTION, OPENAI_TIMEOUT="") == "60.0"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "complaint"),
+    [
+        ("LOG_LEVEL", "verbose", "LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL"),
+        ("CHATKIT_PORT", "99999", "CHATKIT_PORT must be a port number"),
+        ("CHATKIT_DB_CONNECTION_BUDGET", "-1", "CHATKIT_DB_CONNECTION_BUDGET must be 0"),
+    ],
+)
+def test_values_out_of_range_are_named(variable, value, complaint):
+    result = run_django("import django; django.setup()", **PRODUCTION, **{variable: value})
+    assert result.returncode != 0
+    assert complaint in result.stderr
