@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from django.db import connection
@@ -230,3 +231,22 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+# --- Talking to a live server as a visitor ------------------------------------------------
+
+
+def new_session(server, assistant: str | None = None, **headers: str) -> httpx.Response:
+    body = {"assistant": assistant} if assistant else {}
+    return httpx.post(f"{server.url}/api/v1/sessions", json=body, headers=headers, timeout=30)
+
+
+def session_id(server, assistant: str | None = None) -> str:
+    response = new_session(server, assistant)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def send(server, session: str, content: str = "hi") -> httpx.Response:
+    path = f"{server.url}/api/v1/sessions/{session}/messages"
+    return httpx.post(path, json={"content": content}, timeout=30)

@@ -23,7 +23,7 @@ from django.utils.crypto import salted_hmac
 
 from conversations.models import DailySpend, Message, Session
 from tests.factories import assistant_build
-from tests.live import RedisProcess
+from tests.live import RedisProcess, new_session, send, session_id
 from tests.sse import parse
 
 KEY_PREFIX = "chatkit:rl:"
@@ -73,22 +73,6 @@ def forget_counts(server) -> None:
         if keys:
             with redis.Redis.from_url(server.redis_url) as client:
                 client.delete(*keys)
-
-
-def new_session(server, assistant: str | None = None, **headers: str) -> httpx.Response:
-    body = {"assistant": assistant} if assistant else {}
-    return httpx.post(f"{server.url}/api/v1/sessions", json=body, headers=headers, timeout=30)
-
-
-def session_id(server, assistant: str | None = None) -> str:
-    response = new_session(server, assistant)
-    assert response.status_code == 201, response.text
-    return response.json()["id"]
-
-
-def send(server, session: str, content: str = "hi") -> httpx.Response:
-    path = f"{server.url}/api/v1/sessions/{session}/messages"
-    return httpx.post(path, json={"content": content}, timeout=30)
 
 
 def refused(response: httpx.Response, code: str) -> int:

@@ -19,7 +19,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import ROOT
-from tests.live import RedisProcess, ScratchPostgres
+from tests.live import RedisProcess, ScratchPostgres, new_session, send, session_id
 from tests.sse import parse
 
 TOKEN = "metrics-token-" + "s" * 32
@@ -108,22 +108,6 @@ def pair(model_server_factory, shared_postgres, shared_redis, tmp_path_factory):
     yield servers
     for server in servers:  # before the database is dropped
         server.stop()
-
-
-def new_session(server, assistant: str | None = None) -> httpx.Response:
-    body = {"assistant": assistant} if assistant else {}
-    return httpx.post(f"{server.url}/api/v1/sessions", json=body, timeout=30)
-
-
-def session_id(server, assistant: str | None = None) -> str:
-    response = new_session(server, assistant)
-    assert response.status_code == 201, response.text
-    return response.json()["id"]
-
-
-def send(server, session: str, content: str = "hi") -> httpx.Response:
-    path = f"{server.url}/api/v1/sessions/{session}/messages"
-    return httpx.post(path, json={"content": content}, timeout=30)
 
 
 @contextlib.contextmanager
