@@ -663,6 +663,8 @@ class FakeOpenAI:
                 payload = _error_payload(400, "We could not parse the JSON body of your request.")
                 return await self._send_json(conn, record, 400, payload, keep_alive)
             return await self._chat(conn, record, body, knobs, keep_alive)
+        if path == "/_fake/knobs":
+            return await self._knobs_endpoint(conn, record, method, body, json_ok, keep_alive)
         if path == "/v1/models":
             if method != "GET":
                 return await self._method_not_allowed(conn, record, method, path, keep_alive)
@@ -674,6 +676,32 @@ class FakeOpenAI:
             return await self._send_json(conn, record, 200, payload, keep_alive)
         payload = _error_payload(404, f"Invalid URL ({method} {path})")
         return await self._send_json(conn, record, 404, payload, keep_alive)
+
+    async def _knobs_endpoint(
+        self,
+        conn: _Connection,
+        record: dict[str, Any],
+        method: str,
+        body: Any,
+        json_ok: bool,
+        keep_alive: bool,
+    ) -> bool:
+        """``GET /_fake/knobs`` shows the knobs, ``POST`` a JSON object changes them (as
+        ``configure``), so a benchmark can change latency between scenarios without a restart."""
+        if method == "POST":
+            if not json_ok or not isinstance(body, dict):
+                payload = _error_payload(400, "POST a JSON object of knobs.")
+                return await self._send_json(conn, record, 400, payload, keep_alive)
+            try:
+                self.configure(**body)
+            except (TypeError, ValueError) as exc:
+                return await self._send_json(
+                    conn, record, 400, _error_payload(400, str(exc)), keep_alive
+                )
+        elif method != "GET":
+            return await self._method_not_allowed(conn, record, method, "/_fake/knobs", keep_alive)
+        payload = dataclasses.asdict(self.knobs)
+        return await self._send_json(conn, record, 200, payload, keep_alive)
 
     async def _method_not_allowed(
         self, conn: _Connection, record: dict[str, Any], method: str, path: str, keep_alive: bool

@@ -350,3 +350,15 @@ def test_cli_serves_until_interrupted() -> None:
         finally:
             proc.send_signal(signal.SIGINT)
             assert proc.wait(timeout=5) == 0
+
+
+def test_knobs_change_over_http_for_later_requests(fake: FakeOpenAI, client: openai.OpenAI) -> None:
+    changed = httpx.post(f"{fake.url}/_fake/knobs", json={"reply_tokens": 3}, timeout=5)
+    refused = httpx.post(f"{fake.url}/_fake/knobs", json={"no_such_knob": 1}, timeout=5)
+    reply = client.chat.completions.create(model="gpt-test", messages=MESSAGES)
+
+    assert changed.status_code == 200
+    assert changed.json()["reply_tokens"] == 3
+    assert refused.status_code == 400
+    assert reply.choices[0].message.content == "tok0 tok1 tok2"
+    assert httpx.get(f"{fake.url}/_fake/knobs", timeout=5).json()["reply_tokens"] == 3
