@@ -11,7 +11,8 @@ RELOAD_DIRS := chatkit conversations widget
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: run test lint fuzz format migrate manage superuser fake-llm bench-purge screenshots clean
+.PHONY: run test lint fuzz format migrate manage superuser fake-llm bench bench-smoke bench-purge \
+	screenshots clean
 
 # The virtualenv is rebuilt only when a requirements file changes.
 $(BIN)/python:
@@ -83,6 +84,23 @@ superuser: $(VENV)/.runtime
 ## then run with OPENAI_API_KEY=fake OPENAI_BASE_URL=http://127.0.0.1:8001/v1 make run
 fake-llm: $(VENV)/.dev
 	$(BIN)/python -m tests.fakes.openai_server --port 8001 --ttft 0.3 --itl 0.03
+
+## bench: issue 12's figures (CPU per chunk and per turn, added time to first token, JSON turns
+## against the Node peer, open streams) for this tree, the baseline commit and the Node/Express
+## peer, against the fake model, in 3 interleaved rounds: about 25 minutes on 2 cores. Needs
+## PostgreSQL and Redis on 127.0.0.1; makes and drops databases of its own. ARGS passes options
+## on (ARGS="--only 1,4 --no-baseline --markdown"); figures land in bench/results/latest.json.
+bench: $(VENV)/.dev bench/node/node_modules
+	$(BIN)/python bench/run.py $(ARGS)
+
+## bench-smoke: the same end to end with tiny counts and one round (a few minutes; figures
+## printed, not judged), as CI runs it.
+bench-smoke: $(VENV)/.dev bench/node/node_modules
+	$(BIN)/python bench/run.py --quick $(ARGS)
+
+bench/node/node_modules: bench/node/package-lock.json
+	npm ci --prefix bench/node --no-audit --no-fund
+	touch $@
 
 ## bench-purge: fill a PostgreSQL database of its own (BENCH_DATABASE_URL, default
 ## postgres://postgres@127.0.0.1:5432/chatkit_bench) with 100,000 conversations and 1,000,000

@@ -84,10 +84,11 @@ QUICK = Sizes(
 )
 
 
-def percentile(values: list[float], q: float) -> float | None:
+def percentile(values: list[float], q: float, scale: float = 1.0) -> float | None:
+    """The nearest-rank percentile (q in 0..1) times `scale`; None when nothing succeeded."""
     if not values:
         return None
-    ordered = sorted(values)
+    ordered = [v * scale for v in sorted(values)]
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
@@ -130,7 +131,8 @@ class Bench:
                 fake.configure(reply_tokens=5)
                 await load.direct_stream(http, fake.base_url)
                 runs = [await load.direct_stream(http, fake.base_url) for _ in range(s.ttft_turns)]
-                self.direct["ttft_one"] = statistics.median(r.ttft for r in runs if r.ttft) * 1e3
+                ttfts = [r.ttft for r in runs if r.ttft is not None]
+                self.direct["ttft_one"] = percentile(ttfts, 0.5, 1e3)
                 self.record("direct", "ttft_one_ms", self.direct["ttft_one"])
             if self.wants("5"):
                 fake.configure(ttft=0.2, itl=0.02, reply_tokens=50)
@@ -154,8 +156,8 @@ class Bench:
                     lambda v: asyncio.sleep(0, ""),
                     lambda _s, v: self._direct_json(fake, v),
                 )
-                self.direct[f"json_p50_{visitors}"] = percentile(result.latencies, 0.5) * 1e3
-                self.direct[f"json_p99_{visitors}"] = percentile(result.latencies, 0.99) * 1e3
+                self.direct[f"json_p50_{visitors}"] = percentile(result.latencies, 0.5, 1e3)
+                self.direct[f"json_p99_{visitors}"] = percentile(result.latencies, 0.99, 1e3)
                 self.record(
                     "direct", f"json_p50_{visitors}_ms", self.direct[f"json_p50_{visitors}"]
                 )
@@ -320,10 +322,10 @@ class Bench:
             for _ in range(3):  # warm-up: imports, pools, the first connections
                 await load.stream_turn(http, ck.url, session, v)
             runs = [await load.stream_turn(http, ck.url, session, v) for _ in range(s.ttft_turns)]
-        ttft = statistics.median(r.ttft for r in runs if r.ttft) * 1e3
+        ttft = percentile([r.ttft for r in runs if r.ttft is not None], 0.5, 1e3)
         errors = Counter(r.error for r in runs if r.error)
         self.record(ck.name, "ttft_one_ms", ttft, errors=dict(errors))
-        if "ttft_one" in self.direct:
+        if ttft is not None and self.direct.get("ttft_one") is not None:
             self.record(ck.name, "added_ttft_one_ms", ttft - self.direct["ttft_one"])
 
     async def ttft_open(self, ck: procs.ChatKit, fake: procs.Fake) -> None:
@@ -374,13 +376,13 @@ class Bench:
             self.record(
                 name,
                 f"added_json_p50_{visitors}_ms",
-                p50 * 1e3 - self.direct.get(f"json_p50_{visitors}", 0),
+                p50 * 1e3 - (self.direct.get(f"json_p50_{visitors}") or 0.0),
                 errors=dict(result.errors),
             )
             self.record(
                 name,
                 f"added_json_p99_{visitors}_ms",
-                p99 * 1e3 - self.direct.get(f"json_p99_{visitors}", 0),
+                p99 * 1e3 - (self.direct.get(f"json_p99_{visitors}") or 0.0),
             )
             self.record(name, f"turns_per_s_{visitors}", result.turns_per_second)
 
@@ -784,8 +786,12 @@ def main(argv: list[str] | None = None) -> int:
         fake = procs.Fake()
         trees = [("chatkit", procs.ROOT, "chatkit_bench_load", 5)]
         if not args.no_baseline:
-            baseline = procs.Baseline(args.baseline_commit)
-            trees.append(("baseline", baseline.path, "chatkit_bench_load_baseline", 6))
+            try:
+                baseline = procs.Baseline(args.baseline_commit)
+            except subprocess.CalledProcessError as exc:  # e.g. a shallow clone without it
+                print(f"no baseline: cannot check out {args.baseline_commit}: {exc.stderr!r}")
+            else:
+                trees.append(("baseline", baseline.path, "chatkit_bench_load_baseline", 6))
         for name, tree, database, redis_db in trees:
             ck = procs.ChatKit(name, tree, database=database, redis_db=redis_db, fake=fake)
             chatkits.append(ck)
