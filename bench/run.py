@@ -784,6 +784,7 @@ async def measure(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # progress shows as it happens, also in a pipe
     procs.raise_fd_limit()
     procs.install_signal_handlers()
     bench = Bench(args)
