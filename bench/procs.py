@@ -13,6 +13,7 @@ import os
 import re
 import resource
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,9 +28,14 @@ ROOT = Path(__file__).resolve().parent.parent
 POSTGRES = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
 REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-LOGS = Path(tempfile.mkdtemp(prefix="chatkit-bench-logs-"))
+LOGS = ROOT / "bench" / "results" / "logs"  # each process's output, the last run's
 
 _running: list[Process] = []
+
+
+def clear_logs() -> None:
+    shutil.rmtree(LOGS, ignore_errors=True)
+    LOGS.mkdir(parents=True)
 
 
 def raise_fd_limit() -> int:

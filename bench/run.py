@@ -787,6 +787,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.reconfigure(line_buffering=True)  # progress shows as it happens, also in a pipe
     procs.raise_fd_limit()
     procs.install_signal_handlers()
+    procs.clear_logs()
     bench = Bench(args)
     started = time.monotonic()
     baseline: procs.Baseline | None = None
