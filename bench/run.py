@@ -51,6 +51,7 @@ class Sizes:
     open_rate: float = 100  # figure 5: new streams a second
     open_seconds: float = 60
     direct_open_seconds: float = 20
+    arrival_timeout: float = 30  # an open-loop arrival not served by then has failed
     closed_visitors: tuple[int, ...] = (50, 200)  # figure 6
     closed_warmup: float = 2
     closed_seconds: float = 10
@@ -342,7 +343,7 @@ class Bench:
         first = self.visitors(count).start
         async with load.client() as http:
 
-            async def arrival(i: int):
+            async def visit(i: int):
                 started = time.perf_counter()
                 try:
                     session = await load.new_session(http, ck.url, first + i)
@@ -350,6 +351,14 @@ class Bench:
                     return None, load.Stream(error="session_" + load.failure_kind(exc))
                 created = time.perf_counter() - started
                 return created, await load.stream_turn(http, ck.url, session, first + i)
+
+            async def arrival(i: int):
+                # An overloaded server must not stretch the scenario by minutes: an arrival
+                # not served within the bound counts as failed ("overload").
+                try:
+                    return await asyncio.wait_for(visit(i), s.arrival_timeout)
+                except TimeoutError:
+                    return None, load.Stream(error="overload")
 
             results = await load.open_loop(s.open_rate, count, arrival)
         ttfts = [r.ttft * 1e3 for _, r in results if r.ttft is not None and not r.error]
