@@ -237,6 +237,8 @@ OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="") or None
 OPENAI_MODEL = env.str("OPENAI_MODEL", default="") or "gpt-4o-mini"
 OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=60.0)
 OPENAI_MAX_RETRIES = env.int("OPENAI_MAX_RETRIES", default=2)
+# Connections to the model per process: each open stream holds one while the model writes.
+OPENAI_MAX_CONNECTIONS = env.int("OPENAI_MAX_CONNECTIONS", default=10_000)
 # A streamed reply whose first token takes longer than this (seconds) fails, retryable.
 OPENAI_FIRST_TOKEN_TIMEOUT = env.float("OPENAI_FIRST_TOKEN_TIMEOUT", default=30.0)
 
@@ -274,6 +276,7 @@ for _name in (
     "CHATKIT_REPLY_TIMEOUT",
     "CHATKIT_STREAM_PING_SECONDS",
     "CHATKIT_DB_THREADS",
+    "OPENAI_MAX_CONNECTIONS",
 ):
     if not globals()[_name] > 0:
         raise ImproperlyConfigured(f"{_name} must be a positive number.")

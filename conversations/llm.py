@@ -6,12 +6,14 @@ retry can help. Nothing here touches the database.
 """
 
 import asyncio
+import json
 import logging
 import re
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import httpx2
 import openai
 from django.conf import settings
 
@@ -82,71 +84,172 @@ _clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> (co
 
 
 def get_client() -> openai.AsyncOpenAI:
-    """The `AsyncOpenAI` client of the running event loop, built from settings."""
+    """The `AsyncOpenAI` client of the running event loop, built from settings.
+
+    Its HTTP pool holds up to OPENAI_MAX_CONNECTIONS connections: every open stream holds
+    one for as long as the model writes, and the SDK's own pool stops at 1,000.
+    """
     loop = asyncio.get_running_loop()
     config = (
         settings.OPENAI_API_KEY,
         settings.OPENAI_BASE_URL,
         settings.OPENAI_TIMEOUT,
         settings.OPENAI_MAX_RETRIES,
+        settings.OPENAI_MAX_CONNECTIONS,
     )
     cached = _clients.get(loop)
     if cached is not None and cached[0] == config:
         return cached[1]
+    connections = settings.OPENAI_MAX_CONNECTIONS
     client = openai.AsyncOpenAI(
         api_key=settings.OPENAI_API_KEY,
         base_url=settings.OPENAI_BASE_URL,
         timeout=settings.OPENAI_TIMEOUT,
         max_retries=settings.OPENAI_MAX_RETRIES,
+        http_client=openai.DefaultAsyncHttpxClient(
+            limits=httpx2.Limits(
+                max_connections=connections, max_keepalive_connections=connections
+            ),
+        ),
     )
     _clients[loop] = (config, client)
     return client
 
 
 async def _stream_live(request: ReplyRequest) -> AsyncIterator[Delta | Finish]:
+    # The SDK sends the request (auth, base URL, retries, its error types) and hands back the
+    # unread HTTP response; the stream is parsed here. The SDK's own request transform and
+    # typed chunks cost more than the rest of the relay together.
+    body = {
+        "model": request.model,
+        "messages": request.messages,
+        "temperature": request.temperature,
+        "max_tokens": request.max_tokens,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     try:
-        stream = await get_client().chat.completions.create(
-            model=request.model,
-            messages=request.messages,
-            temperature=request.temperature,
-            max_tokens=request.max_tokens,
-            stream=True,
-            stream_options={"include_usage": True},
+        response = await get_client().post(
+            "/chat/completions", body=body, cast_to=httpx2.Response, stream=True
         )
     except openai.APIError as exc:
         raise _translate(exc) from exc
 
-    model, finish_reason, usage = request.model, None, None
+    events = ChunkParser(request.model)
     try:
-        async for chunk in stream:
-            model = chunk.model or model
-            usage = chunk.usage or usage
-            for choice in chunk.choices:
-                if choice.delta is not None and choice.delta.content:
-                    yield Delta(choice.delta.content)
-                finish_reason = choice.finish_reason or finish_reason
-    except openai.APITimeoutError as exc:  # the stream stalled
-        raise _translate(exc) from exc
+        # Read to the end of the body, past `[DONE]`, so the connection can be reused.
+        async for data in response.aiter_bytes():
+            text = events.feed(data)
+            if text:
+                yield Delta(text)
+    except LLMError:
+        raise
+    except httpx2.TimeoutException as exc:  # silent for OPENAI_TIMEOUT
+        logger.warning("model stream stalled: %r", exc)
+        raise LLMError("upstream_timeout", "The model did not answer in time.", status=504) from exc
     except Exception as exc:
-        # The boundary with the network, once the reply has begun: a cut connection or a
-        # chunk that is not JSON surfaces as a connection or decoding error from the SDK.
+        # The boundary with the network, once the reply has begun: a cut connection, a body
+        # that ends mid-chunk.
         logger.warning("model stream failed: %r", exc)
         raise LLMError(
             "upstream_stream_failed", "The connection to the model broke off mid-reply."
         ) from exc
     finally:
-        # Closing early (the visitor left, an error) cancels the upstream request, so no
+        # Closing early (the visitor left, an error) closes the upstream request, so no
         # tokens are paid for nobody.
-        await stream.close()
+        await response.aclose()
+    text = events.end()  # a body that ended without the blank line after its last event
+    if text:
+        yield Delta(text)
+    yield events.finish()
 
-    if finish_reason is None:
-        raise LLMError("upstream_incomplete", "The model's reply ended before it was finished.")
-    yield Finish(
-        model=model,
-        finish_reason=finish_reason,
-        prompt_tokens=usage.prompt_tokens if usage else None,
-        completion_tokens=usage.completion_tokens if usage else None,
-    )
+
+class ChunkParser:
+    """Chat Completions chunks, as Server-Sent Events arrive in pieces of any size.
+
+    `feed()` takes bytes as they come and returns the text of every complete event among
+    them, joined: a burst of tokens read at once is relayed as one. `finish()` reports how
+    the reply ended. An event that is not a JSON object, or that reports an error, raises
+    LLMError (`upstream_stream_failed`).
+    """
+
+    def __init__(self, model: str):
+        self.model = model
+        self.finish_reason: str | None = None
+        self.usage: dict = {}
+        self.done = False  # `data: [DONE]` came
+        self._tail = b""  # an incomplete line
+        self._data: list[bytes] = []  # the data lines of the event being read
+
+    def feed(self, data: bytes) -> str:
+        lines = (self._tail + data if self._tail else data).split(b"\n")
+        self._tail = lines.pop()
+        texts: list[str] = []
+        for line in lines:
+            if line[-1:] == b"\r":
+                line = line[:-1]
+            if not line:  # a blank line ends an event
+                if self._data:
+                    self._event(b"\n".join(self._data), texts)
+                    self._data.clear()
+            elif line[:5] == b"data:":
+                self._data.append(line[6:] if line[5:6] == b" " else line[5:])
+            # Comments (`: keep-alive`) and the event, id and retry fields carry no text.
+        return "".join(texts)
+
+    def _event(self, data: bytes, texts: list[str]) -> None:
+        if self.done:
+            return
+        if data == b"[DONE]":
+            self.done = True
+            return
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            chunk = None
+        if not isinstance(chunk, dict):
+            raise LLMError("upstream_stream_failed", "The model sent something that is not JSON.")
+        if chunk.get("error"):
+            logger.warning("the model reported an error mid-reply: %.500r", chunk["error"])
+            raise LLMError("upstream_stream_failed", "The model failed mid-reply.")
+        model = chunk.get("model")
+        if model and isinstance(model, str):
+            self.model = model
+        usage = chunk.get("usage")
+        if usage and isinstance(usage, dict):
+            self.usage = usage
+        for choice in chunk.get("choices") or ():
+            if not isinstance(choice, dict):
+                continue
+            delta = choice.get("delta")
+            if delta and isinstance(delta, dict):
+                content = delta.get("content")
+                if content and isinstance(content, str):
+                    texts.append(content)
+            reason = choice.get("finish_reason")
+            if reason and isinstance(reason, str):
+                self.finish_reason = reason
+
+    def end(self) -> str:
+        """The text of an event the body ended in, without its blank line."""
+        return self.feed(b"\n\n") if self._tail or self._data else ""
+
+    def finish(self) -> Finish:
+        if self.finish_reason is None:
+            raise LLMError("upstream_incomplete", "The model's reply ended before it was finished.")
+        return Finish(
+            model=self.model,
+            finish_reason=self.finish_reason,
+            prompt_tokens=_count(self.usage.get("prompt_tokens")),
+            completion_tokens=_count(self.usage.get("completion_tokens")),
+        )
+
+
+def _count(value: object) -> int | None:
+    """A token count as reported, if it is one."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
 
 
 def _translate(exc: openai.APIError) -> LLMError:

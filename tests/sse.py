@@ -30,3 +30,28 @@ def parse(lines: Iterable[str]) -> Iterator[Event]:
 
 def parse_text(text: str) -> list[Event]:
     return list(parse(text.split("\n")))
+
+
+def outline(events: Iterable[Event]) -> list[str]:
+    """Event names, each run of deltas as one "delta…": text that arrives in a burst may be
+    sent as one delta or several."""
+    names: list[str] = []
+    for event in events:
+        name = "delta…" if event.name == "delta" else event.name
+        if not (name == "delta…" and names and names[-1] == name):
+            names.append(name)
+    return names
+
+
+def delta_text(events: Iterable[Event]) -> str:
+    return "".join(event.data["text"] for event in events if event.name == "delta")
+
+
+def read_text(events: Iterator[Event], expected: str) -> None:
+    """Read deltas until their text is `expected` (it may come in any number of pieces)."""
+    text = ""
+    while text != expected:
+        event = next(events)
+        assert event.name == "delta", (event, text)
+        text += event.data["text"]
+        assert expected.startswith(text), (text, expected)

@@ -16,7 +16,7 @@ import pytest
 from chatkit.serving import SHUTDOWN_MARGIN_SECONDS
 from conversations.models import Message
 from tests.live import SERVE
-from tests.sse import parse
+from tests.sse import delta_text, outline, parse, read_text
 
 GRACE = 1.0
 # How long the server may take, after the grace, to store the cut-off replies and exit.
@@ -49,7 +49,7 @@ def held_stream(server, fake, session_id: str):
         assert response.status_code == 200
         events = (event for event in parse(response.iter_lines()) if event.name != "ping")
         assert next(events).name == "message"
-        assert [next(events).data["text"] for _ in range(2)] == ["tok0 ", "tok1 "]
+        read_text(events, "tok0 tok1 ")
         yield events
 
 
@@ -103,7 +103,8 @@ def test_a_reply_that_ends_within_the_grace_completes(
         fake.release()
         rest = list(events)
 
-    assert [event.name for event in rest] == ["delta"] * 3 + ["done"]
+    assert outline(rest) == ["delta…", "done"]
+    assert delta_text(rest) == "tok2 tok3 tok4"
     assert rest[-1].data["content"] == "tok0 tok1 tok2 tok3 tok4"
     assert reply(session_id).status == "complete"
     # Once its last reply is done, the server stops without waiting out the grace.

@@ -14,7 +14,7 @@ from django.db import connection
 
 from conversations.models import Message
 from tests.helpers import raw_post
-from tests.sse import Event, parse
+from tests.sse import Event, delta_text, outline, parse
 
 FIRST_TOKEN_TIMEOUT = 2.0
 READ_TIMEOUT = 3.0
@@ -66,7 +66,8 @@ def test_a_streamed_turn_through_uvicorn(server, fake, session_id):
         assert response.headers["x-accel-buffering"] == "no"
         events = [event for event in events if event.name != "ping"]
 
-    assert [event.name for event in events] == ["message", "delta", "delta", "delta", "done"]
+    assert outline(events) == ["message", "delta…", "done"]
+    assert delta_text(events) == "tok0 tok1 tok2"
     assert events[-1].data["content"] == "tok0 tok1 tok2" == reply(session_id).content
     assert events[-1].data["usage"]["completion_tokens"] == 3
 

@@ -1,13 +1,11 @@
 """A chat turn as Server-Sent Events: `message`, `delta`…, then one `done` or `error`.
 
 The view opens the turn first (so 404, 409 and the like are still HTTP statuses); the
-response then runs it. One task drives the turn and hands its events over a queue, so the
-stream can send a `: ping` comment while the model is silent without cancelling anything.
-When the visitor goes away, Django cancels the response: the turn's task is cancelled too,
-which stores the reply as `interrupted` and closes the upstream request.
+response then runs it, in its own task, and sends a `: ping` comment whenever the model has
+been silent for CHATKIT_STREAM_PING_SECONDS. When the visitor goes away, Django cancels the
+response, which stores the reply as `interrupted` and closes the upstream request.
 """
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -24,7 +22,6 @@ from conversations.representations import MessageSerializer
 logger = logging.getLogger(__name__)
 
 PING = b": ping\n\n"
-_END = object()
 
 
 def sse(event: str, data: dict) -> bytes:
@@ -35,6 +32,8 @@ def sse(event: str, data: dict) -> bytes:
 def event_bytes(event: services.TurnEvent) -> bytes:
     if event.kind == "delta":
         return sse("delta", {"text": event.text})
+    if event.kind == "ping":
+        return PING
     if event.kind == "error":
         error = event.error
         return sse(
@@ -74,50 +73,28 @@ class TurnStreamResponse(StreamingHttpResponse):
         if registry is not None:
             registry.append(self)
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        # Django closes the iterator it gets from here when the visitor leaves; close ours
-        # with it, at once, rather than whenever the garbage collector gets to it.
-        async with contextlib.aclosing(self._events_iterator) as events:
-            async for part in events:
-                yield part
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        # Django closes the iterator it gets from here (aclosing) when the visitor leaves:
+        # ours, with no layer between, so the turn ends at once.
+        return self._events_iterator
 
     async def _events(self) -> AsyncIterator[bytes]:
+        # The turn runs in the response's own task: when the visitor goes away, Django cancels
+        # it, and the turn stores its reply as interrupted and closes the upstream request.
         self.started = True
         metrics.OPEN_STREAMS.inc()
-        queue: asyncio.Queue = asyncio.Queue()
-
-        async def drive() -> None:
-            try:
-                async with contextlib.aclosing(services.turn_events(self.turn)) as events:
-                    async for event in events:
-                        queue.put_nowait(event_bytes(event))
-            except Exception:
-                # turn_events stores every model failure itself; this is our own (a database
-                # error while storing): the visitor still gets the one final event.
-                logger.exception("a streamed turn failed")
-                queue.put_nowait(INTERNAL_ERROR)
-            finally:
-                queue.put_nowait(_END)
-
-        task = asyncio.ensure_future(drive())
         try:
-            while True:
-                try:
-                    async with asyncio.timeout(settings.CHATKIT_STREAM_PING_SECONDS):
-                        item = await queue.get()
-                except TimeoutError:
-                    yield PING  # the model is quiet; keep idle proxies from closing us
-                    continue
-                if item is _END:
-                    break
-                yield item
+            events = services.turn_events(self.turn, ping=settings.CHATKIT_STREAM_PING_SECONDS)
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    yield event_bytes(event)
+        except Exception:
+            # turn_events stores every model failure itself; this is our own (a database
+            # error while storing): the visitor still gets the one final event.
+            logger.exception("a streamed turn failed")
+            yield INTERNAL_ERROR
         finally:
-            # The visitor left (Django cancels the response) or the stream ended: either way
-            # the stream is closed and the turn is over. Cancelling its task stores the reply
-            # as interrupted (when it was still being written) and closes the upstream request.
             metrics.OPEN_STREAMS.dec()
-            task.cancel()
-            await asyncio.wait({task})
 
     async def close_unsent(self) -> None:
         """End the turn of a stream whose response was never sent (its reply is `streaming`)."""

@@ -46,7 +46,7 @@ from conversations.exceptions import (
 )
 from conversations.models import Message, Session
 from conversations.services import budgets
-from conversations.services.model_text import Progress, model_text, stored_values
+from conversations.services.model_text import PING, ModelReader, Progress, stored_values
 from conversations.turn_log import turn_logged
 
 logger = logging.getLogger(__name__)
@@ -67,7 +67,8 @@ class Turn:
 
 @dataclass(frozen=True)
 class TurnEvent:
-    """What a turn reports, in order: `message`, `delta`s, then `done` or `error`."""
+    """What a turn reports, in order: `message`, `delta`s (and `ping`s, when asked for), then
+    `done` or `error`."""
 
     kind: str
     message: Message | None = None
@@ -264,9 +265,10 @@ async def turn_open(
 # --- Running ---------------------------------------------------------------------------------
 
 
-async def turn_events(turn: Turn) -> AsyncIterator[TurnEvent]:
+async def turn_events(turn: Turn, *, ping: float | None = None) -> AsyncIterator[TurnEvent]:
     """Run an opened turn, reporting its events as they happen; its reply ends stored.
 
+    With `ping`, a `ping` event comes whenever the model has been silent that many seconds.
     A turn the server's shutdown cuts off reports ServerShutdown as its error, and its reply
     is stored `interrupted` (the model did not fail), with the text it had.
     """
@@ -274,9 +276,12 @@ async def turn_events(turn: Turn) -> AsyncIterator[TurnEvent]:
     error: llm.LLMError | ServerShutdown | None = None
     try:
         yield TurnEvent("message", message=turn.user_message)
-        async with contextlib.aclosing(model_text(turn.request, progress)) as texts:
-            async for text in texts:
-                yield TurnEvent("delta", text=text)
+        reader = ModelReader(turn.request, progress, ping=ping)
+        try:
+            while (text := await reader.next()) is not None:
+                yield _PING_EVENT if text is PING else TurnEvent("delta", text=text)
+        finally:
+            await reader.close()  # the upstream request is closed before the reply is stored
     except (llm.LLMError, ServerShutdown) as exc:
         error = exc
     except BaseException as exc:
@@ -296,6 +301,9 @@ async def turn_events(turn: Turn) -> AsyncIterator[TurnEvent]:
         if error
         else TurnEvent("done", message=reply)
     )
+
+
+_PING_EVENT = TurnEvent("ping")
 
 
 async def _end_cut_short(turn: Turn, progress: Progress, exc: BaseException) -> None:

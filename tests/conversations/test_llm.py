@@ -96,3 +96,26 @@ def test_server_errors_are_retryable(fake_llm, status):
     with pytest.raises(llm.LLMError) as raised:
         asyncio.run(collect(request()))
     assert raised.value.retryable and raised.value.status == 502
+
+
+@pytest.mark.parametrize("connections", [2, 3])
+def test_the_http_pool_holds_as_many_streams_as_configured(fake_llm, settings, connections):
+    settings.OPENAI_MAX_CONNECTIONS = connections
+    settings.OPENAI_TIMEOUT = 0.5  # how long a request waits for a free connection
+    fake_llm.configure(reply_tokens=3, hold_after=1)  # each stream holds its connection
+
+    async def three_streams_at_once():
+        streams = [llm.stream_reply(request()) for _ in range(3)]
+        firsts = await asyncio.gather(
+            *(anext(stream) for stream in streams), return_exceptions=True
+        )
+        fake_llm.release()
+        for stream in streams:
+            await stream.aclose()
+        return firsts
+
+    firsts = asyncio.run(three_streams_at_once())
+    timed_out = [first for first in firsts if isinstance(first, llm.LLMError)]
+    assert len(timed_out) == 3 - connections
+    assert all(error.code == "upstream_timeout" for error in timed_out)
+    assert sum(isinstance(first, llm.Delta) for first in firsts) == connections
