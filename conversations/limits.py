@@ -3,6 +3,8 @@
     await limits.hit(limits.MESSAGES_PER_IP, visitor.ip_hash)   # RateLimited when over
     lease = await limits.lease_take(visitor.ip_hash)             # RateLimited when all taken
     await lease.release()
+    # Several counts and a lease in one round trip (a chat turn's admission):
+    lease = await limits.admit([(limits.MESSAGES_PER_IP, ip), ...], lease_for=ip)
 
 With `REDIS_URL` the counters live in Redis, shared by every process, and are spoken to with
 redis-py's asyncio client: no thread per check. Without it they live in this process's
@@ -110,11 +112,66 @@ async def lease_take(ident: str) -> Lease:
         _warn_unavailable(exc)
         return NO_LEASE
     if not taken:
-        raise RateLimited(
-            retry_after=5,
-            message="Too many replies are being written for you at once; wait for one to end.",
-        )
+        raise _no_lease_free()
     return Lease(key=key, member=member)
+
+
+async def admit(hits: list[tuple[Limit, str]], *, lease_for: str) -> Lease:
+    """`hit` each (limit, ident) in order, then `lease_take(lease_for)`: in one round trip to
+    the cache, and atomically. RateLimited for the first that refuses; what comes after it is
+    neither counted nor taken."""
+    if not settings.CHATKIT_RATELIMIT_ENABLED:
+        return NO_LEASE
+    now = time.time()
+    counters = []
+    for limit, ident in hits:
+        if ident:
+            allowed, window = limit.rate()
+            index = int(now // window)
+            key = f"{KEY_PREFIX}{limit.name}:{window}:{index}:{ident}"
+            retry_after = max(1, math.ceil((index + 1) * window - now))
+            counters.append(_Counter(key=key, ttl=window, allowed=allowed, retry_after=retry_after))
+    lease = None
+    if lease_for:
+        lease = _LeaseAsk(
+            key=f"{KEY_PREFIX}{STREAMS}:{lease_for}",
+            member=secrets.token_hex(8),
+            limit=settings.CHATKIT_RATELIMIT_STREAMS_PER_IP,
+            ttl=settings.CHATKIT_REPLY_TIMEOUT + LEASE_MARGIN_SECONDS,
+        )
+    try:
+        refused = await _store().admit(counters, lease, now=now)
+    except _UNAVAILABLE as exc:
+        _warn_unavailable(exc)
+        return NO_LEASE
+    if refused is None:
+        return NO_LEASE if lease is None else Lease(key=lease.key, member=lease.member)
+    if refused < len(counters):
+        raise RateLimited(retry_after=counters[refused].retry_after)
+    raise _no_lease_free()
+
+
+def _no_lease_free() -> RateLimited:
+    return RateLimited(
+        retry_after=5,
+        message="Too many replies are being written for you at once; wait for one to end.",
+    )
+
+
+@dataclass(frozen=True)
+class _Counter:
+    key: str
+    ttl: int
+    allowed: int
+    retry_after: int
+
+
+@dataclass(frozen=True)
+class _LeaseAsk:
+    key: str
+    member: str
+    limit: int
+    ttl: float
 
 
 # --- Where counters live -------------------------------------------------------------------
@@ -142,11 +199,45 @@ class _RedisStore:
     return 1
     """
 
+    # Admission: count each counter (KEYS[1..n]) in order, stopping at the first over its
+    # limit, then take a lease (KEYS[n+1]) as _TAKE does. Returns 0 when all passed, else the
+    # 1-based position of the one that refused.
+    _ADMIT = """
+    local n = tonumber(ARGV[1])
+    for i = 1, n do
+      redis.call('SET', KEYS[i], 0, 'EX', ARGV[2 * i], 'NX')
+      if redis.call('INCR', KEYS[i]) > tonumber(ARGV[2 * i + 1]) then return i end
+    end
+    if #KEYS > n then
+      local at = 2 * n + 2
+      local lease = KEYS[n + 1]
+      redis.call('ZREMRANGEBYSCORE', lease, '-inf', ARGV[at])
+      if redis.call('ZCARD', lease) >= tonumber(ARGV[at + 1]) then return n + 1 end
+      redis.call('ZADD', lease, ARGV[at + 2], ARGV[at + 3])
+      redis.call('EXPIRE', lease, ARGV[at + 4])
+    end
+    return 0
+    """
+
     def __init__(self, url: str, timeout: float):
         self.client = aioredis.Redis.from_url(
             url, socket_connect_timeout=timeout, socket_timeout=timeout
         )
         self.take_script = self.client.register_script(self._TAKE)
+        self.admit_script = self.client.register_script(self._ADMIT)
+
+    async def admit(
+        self, counters: list["_Counter"], lease: "_LeaseAsk | None", *, now: float
+    ) -> int | None:
+        keys = [counter.key for counter in counters]
+        args: list = [len(counters)]
+        for counter in counters:
+            args += [counter.ttl, counter.allowed]
+        if lease is not None:
+            keys.append(lease.key)
+            args += [now, lease.limit, now + lease.ttl, lease.member, math.ceil(lease.ttl)]
+        refused = int(await self.admit_script(keys=keys, args=args))
+        return None if refused == 0 else refused - 1
 
     async def incr(self, key: str, *, ttl: int) -> int:
         # One MULTI: the window's key is made with its expiry if new, then counted (any
@@ -175,26 +266,43 @@ class _LocalStore:
         self.leases: dict[str, dict[str, float]] = {}
 
     async def incr(self, key: str, *, ttl: int) -> int:
-        now = time.time()
         with self.lock:
-            if len(self.counts) > 10_000:
-                self.counts = {k: v for k, v in self.counts.items() if v[1] > now}
-            count, expires = self.counts.get(key, (0, now + ttl))
-            if expires <= now:
-                count, expires = 0, now + ttl
-            self.counts[key] = (count + 1, expires)
-            return count + 1
+            return self._incr(key, ttl=ttl, now=time.time())
+
+    def _incr(self, key: str, *, ttl: int, now: float) -> int:
+        if len(self.counts) > 10_000:
+            self.counts = {k: v for k, v in self.counts.items() if v[1] > now}
+        count, expires = self.counts.get(key, (0, now + ttl))
+        if expires <= now:
+            count, expires = 0, now + ttl
+        self.counts[key] = (count + 1, expires)
+        return count + 1
+
+    async def admit(
+        self, counters: list["_Counter"], lease: "_LeaseAsk | None", *, now: float
+    ) -> int | None:
+        with self.lock:
+            for position, counter in enumerate(counters):
+                if self._incr(counter.key, ttl=counter.ttl, now=now) > counter.allowed:
+                    return position
+            if lease is not None and not self._take(
+                lease.key, lease.member, limit=lease.limit, ttl=lease.ttl, now=now
+            ):
+                return len(counters)
+        return None
 
     async def lease_take(self, key: str, member: str, *, limit: int, ttl: float) -> bool:
-        now = time.time()
         with self.lock:
-            held = {m: e for m, e in self.leases.get(key, {}).items() if e > now}
-            if len(held) >= limit:
-                self.leases[key] = held
-                return False
-            held[member] = now + ttl
+            return self._take(key, member, limit=limit, ttl=ttl, now=time.time())
+
+    def _take(self, key: str, member: str, *, limit: int, ttl: float, now: float) -> bool:
+        held = {m: e for m, e in self.leases.get(key, {}).items() if e > now}
+        if len(held) >= limit:
             self.leases[key] = held
-            return True
+            return False
+        held[member] = now + ttl
+        self.leases[key] = held
+        return True
 
     async def lease_drop(self, key: str, member: str) -> None:
         with self.lock:

@@ -382,3 +382,38 @@ async def test_a_lease_its_process_never_gave_back_expires(settings):
     with time_machine.travel(start + timedelta(seconds=lasts + 1), tick=False):
         lease = await limits.lease_take("a-client")
     await lease.release()
+
+
+async def test_admission_counts_in_order_and_stops_at_the_first_refusal(settings):
+    # A chat turn's counts and lease go to the cache in one round trip; what a refusal
+    # comes before is neither counted nor taken.
+    settings.CHATKIT_RATELIMIT_MESSAGES_PER_IP = "1/m"
+    settings.CHATKIT_RATELIMIT_MESSAGES_PER_SESSION = "2/m"
+    settings.CHATKIT_RATELIMIT_STREAMS_PER_IP = 1
+    hits = [(limits.MESSAGES_PER_IP, "an-ip"), (limits.MESSAGES_PER_SESSION, "a-session")]
+
+    lease = await limits.admit(hits, lease_for="an-ip")  # ip 1, session 1, a lease
+    await lease.release()
+    with pytest.raises(RateLimited) as over_ip:
+        await limits.admit(hits, lease_for="an-ip")  # ip 2: refused; the session not counted
+    assert 1 <= over_ip.value.retry_after <= 60
+
+    settings.CHATKIT_RATELIMIT_MESSAGES_PER_IP = "10/m"
+    held = await limits.admit(hits, lease_for="an-ip")  # ip 3, session 2, the one lease
+    with pytest.raises(RateLimited) as no_lease:
+        await limits.admit([(limits.MESSAGES_PER_IP, "an-ip")], lease_for="an-ip")
+    assert no_lease.value.retry_after == 5
+    await held.release()
+    with pytest.raises(RateLimited):  # session 3: over its 2
+        await limits.admit(hits, lease_for="an-ip")
+    lease = await limits.admit([], lease_for="an-ip")  # the lease refused above was not held
+    await lease.release()
+
+
+async def test_admission_with_limits_off_counts_nothing(settings):
+    settings.CHATKIT_RATELIMIT_ENABLED = False
+    settings.CHATKIT_RATELIMIT_MESSAGES_PER_IP = "1/m"
+    for _ in range(3):
+        assert await limits.admit([(limits.MESSAGES_PER_IP, "an-ip")], lease_for="an-ip") is (
+            limits.NO_LEASE
+        )
