@@ -23,8 +23,11 @@ from conversations.models import DailySpend, ProcessHeartbeat
 
 _BUDGET_TABLE = DailySpend._meta.db_table
 _HEARTBEAT_TABLE = ProcessHeartbeat._meta.db_table
-# In a test's own transaction, Django stands savepoints in for a turn's BEGIN and COMMIT.
-_TRANSACTION_CONTROL = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
+# Transactions are counted as they end (a COMMIT or ROLLBACK, through Django's connection;
+# inside a test's own transaction, savepoints stand in for them). SQLite's transaction mode
+# has Django send its BEGIN as a statement; psycopg sends PostgreSQL's itself.
+_TRANSACTION_STARTS = ("BEGIN", "SAVEPOINT")
+_TRANSACTION_ENDS = ("RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
 
 
 @dataclass
@@ -65,9 +68,10 @@ def database_work() -> Iterator[DatabaseWork]:
             text = sql if isinstance(sql, str) else str(sql)
             upper = text.lstrip().upper()
             with lock:
-                if upper.startswith(_TRANSACTION_CONTROL):
-                    if not upper.startswith("SAVEPOINT"):
-                        work.transactions += 1
+                if upper.startswith(_TRANSACTION_ENDS):
+                    work.transactions += 1
+                elif upper.startswith(_TRANSACTION_STARTS):
+                    pass
                 elif _BUDGET_TABLE in text:
                     work.budget.append(text)
                 elif _HEARTBEAT_TABLE in text:
