@@ -256,10 +256,14 @@ def _turn_store(session: Session, *, content: str, owner: str, lease: limits.Lea
 def _seqs_take(session: Session, *, now: datetime, title: str) -> int:
     """Lock the conversation's row until the transaction ends, mark its activity (and its
     title, if it has none) and take two seqs; returns the first. Raises SessionNotFound."""
+    fields = Session._meta
+    values = [
+        fields.get_field("last_activity_at").get_db_prep_save(now, connection),
+        fields.get_field("title").get_db_prep_save(title, connection),
+        session.pk,
+    ]
     with connection.cursor() as cursor:
-        cursor.execute(
-            _sql().seqs_take, [connection.ops.adapt_datetimefield_value(now), title, session.pk]
-        )
+        cursor.execute(_sql().seqs_take, values)
         row = cursor.fetchone()
     if row is None:
         raise SessionNotFound()  # deleted since it was looked up
