@@ -63,15 +63,26 @@ def alive_since(now: datetime) -> datetime:
 
 
 def beat_now() -> str:
-    """Store a beat unless a recent one is stored (call it before creating a reply, outside
-    any transaction, so the reply never names a process that has no heartbeat yet)."""
+    """Store a beat unless one is stored within the last beat interval (call it before
+    creating a reply, outside any transaction, so the reply never names a process that has
+    no heartbeat yet). While replies are written the heartbeat thread beats every interval,
+    so a busy process's turns store none: at most one a beat interval does, after a pause."""
     owner = process_id()
     now = timezone.now()
     last = _state["beat_at"]
-    if last is None or now - last > timedelta(seconds=settings.CHATKIT_HEARTBEAT_SECONDS / 2):
-        ProcessHeartbeat.objects.update_or_create(process=owner, defaults={"beat_at": now})
+    if last is None or now - last > timedelta(seconds=settings.CHATKIT_HEARTBEAT_SECONDS):
+        _beat_store(owner, now)
         _state["beat_at"] = now
     return owner
+
+
+def _beat_store(owner: str, now: datetime) -> None:
+    # One statement, no transaction: only this process writes its row (the INSERT is for its
+    # first beat, or one after a day's pause, when _forget_gone has deleted it).
+    if not ProcessHeartbeat.objects.filter(process=owner).update(beat_at=now):
+        ProcessHeartbeat.objects.bulk_create(
+            [ProcessHeartbeat(process=owner, beat_at=now)], ignore_conflicts=True
+        )
 
 
 def own(reply_pk: int) -> None:
@@ -163,7 +174,7 @@ def _run() -> None:
 def _beat() -> bool:
     now = timezone.now()
     try:
-        ProcessHeartbeat.objects.update_or_create(process=process_id(), defaults={"beat_at": now})
+        _beat_store(process_id(), now)
     except Exception as exc:  # the database is away: tried again shortly
         logger.warning("heartbeat not stored: %r", exc)
         return False

@@ -121,6 +121,9 @@ class Session(models.Model):
     )
     metadata = models.JSONField(default=dict, blank=True)
     title = models.CharField(max_length=100, blank=True)
+    # The `seq` the conversation's next message takes: a turn takes two at once with the
+    # UPDATE that locks the row (services.turns), rather than reading MAX(seq).
+    next_seq = models.PositiveIntegerField(default=1, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

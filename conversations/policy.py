@@ -4,12 +4,14 @@ Every entry point passes through it, in this order, before anything is stored:
 
     visitor = Visitor.of(request)                         # once per request
     assistant = await session_admit(visitor, assistant_slug=...)       # starting a conversation
-    admission = await turn_admit(visitor, public_id=...)               # a chat turn
-    ... budget_reserve(...) in the turn's opening transaction (services.turns)
+    admission = await turn_admit(visitor, public_id=...)               # a chat turn: limits
+    ... then, in the turn's opening database step (services.turns), with the session it
+    looks up: turn_origin_check(visitor, session.assistant), and budget_reserve(...)
 
 It raises typed errors the API turns into statuses: OriginNotAllowed (403),
 SimpleRequestRefused (415), SessionNotFound (404), RateLimited and BudgetExhausted (429, with
-Retry-After). Counters are keyed by the keyed hash of the client IP, never the IP itself.
+Retry-After). Counters are keyed by keyed hashes of the client IP and of the session id,
+never the IP or the id (the visitor's credential) themselves.
 """
 
 import contextlib
@@ -72,6 +74,12 @@ def ip_hash(ip: str) -> str:
     elif address is not None and address.version == 6:
         ip = str(address.ipv4_mapped)
     return salted_hmac("chatkit.client-ip", ip, algorithm="sha256").hexdigest()
+
+
+def session_hash(public_id: str) -> str:
+    """A keyed hash of a session's public id, to count its turns by: the id is the visitor's
+    credential, and stays out of the cache's keys."""
+    return salted_hmac("chatkit.session-id", public_id, algorithm="sha256").hexdigest()
 
 
 def _origin(value: str) -> str:
@@ -149,21 +157,28 @@ async def session_admit(visitor: Visitor, *, assistant_slug: str | None) -> Assi
 
 @dataclass(frozen=True)
 class Admission:
-    """A turn let through: its conversation, and the lease it holds until it ends."""
+    """A turn let through the limits: the lease it holds until it ends."""
 
-    session: Session
     lease: limits.Lease
 
 
 async def turn_admit(visitor: Visitor, *, public_id: str) -> Admission:
-    """May this visitor start a turn in this conversation? The budget is reserved next, in
-    the turn's own transaction (`budget_reserve`)."""
+    """May this visitor start a turn in this conversation, as far as the limits go? Counted
+    before the conversation is looked up: the turn's opening database step does that, checks
+    the origin (`turn_origin_check`) and reserves the budget (`budget_reserve`). Whoever
+    gets a lease gives it back when the turn ends, or is refused."""
     with _refusals_counted():
         await limits.hit(limits.MESSAGES_PER_IP, visitor.ip_hash)
-        session = await db_step(session_reachable)(visitor, public_id)
-        await limits.hit(limits.MESSAGES_PER_SESSION, str(session.pk))
+        await limits.hit(limits.MESSAGES_PER_SESSION, session_hash(public_id))
         lease = await limits.lease_take(visitor.ip_hash)
-        return Admission(session=session, lease=lease)
+        return Admission(lease=lease)
+
+
+def turn_origin_check(visitor: Visitor, assistant: Assistant) -> None:
+    """May the visitor's page use the conversation's assistant? (A turn's opening step asks,
+    with the session it has looked up; a refusal is counted as the gate's.)"""
+    with _refusals_counted():
+        origin_check(visitor, assistant)
 
 
 @contextlib.contextmanager

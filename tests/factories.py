@@ -6,6 +6,7 @@ it says what it needs (`conversation(assistant, visitor("Hi"), reply("Hello"), i
 
 from datetime import datetime, timedelta
 
+from django.db.models import Max
 from django.utils import timezone
 
 from conversations.models import Assistant, Message, Session
@@ -40,7 +41,7 @@ def conversation(
     `at`: when it and its messages were created (default: now); `idle`: how long ago its
     last activity was.
     """
-    session = Session.objects.create(assistant=assistant, **fields)
+    session = Session.objects.create(assistant=assistant, next_seq=len(messages) + 1, **fields)
     Message.objects.bulk_create(
         Message(session=session, seq=seq, **message) for seq, message in enumerate(messages, 1)
     )
@@ -56,7 +57,7 @@ def conversation(
 
 def messages_add(session: Session, count: int, *, start: int = 1) -> list[Message]:
     """`count` messages, "message N", visitor and complete reply in turn, from seq `start`."""
-    return Message.objects.bulk_create(
+    added = Message.objects.bulk_create(
         Message(
             session=session,
             seq=seq,
@@ -65,6 +66,8 @@ def messages_add(session: Session, count: int, *, start: int = 1) -> list[Messag
         )
         for seq in range(start, start + count)
     )
+    next_seq_catch_up(session)
+    return added
 
 
 def reply_streaming(
@@ -82,7 +85,16 @@ def reply_streaming(
     )
     Message.objects.filter(pk=reply.pk).update(created_at=timezone.now() - started_ago)
     reply.refresh_from_db()
+    next_seq_catch_up(session)
     return reply
+
+
+def next_seq_catch_up(session: Session) -> None:
+    """After messages stored by hand: the conversation's next seq follows its last one, as
+    turns keep it (`Session.next_seq`)."""
+    last = session.messages.aggregate(last=Max("seq"))["last"] or 0
+    Session.objects.filter(pk=session.pk).update(next_seq=last + 1)
+    session.next_seq = last + 1
 
 
 def idle_conversation(

@@ -36,11 +36,19 @@ def client_hash(server, ip: str) -> str:
     ).hexdigest()
 
 
+def session_hash(server, public_id: str) -> str:
+    """The keyed hash a server counts a conversation's turns under (policy.session_hash)."""
+    return salted_hmac(
+        "chatkit.session-id", public_id, secret=server.secret, algorithm="sha256"
+    ).hexdigest()
+
+
 def counted_keys(server) -> list[bytes]:
     """The keys of the counts a server keeps in Redis for this test's clients and sessions."""
     idents = {client_hash(server, "127.0.0.1")}
     idents |= set(Session.objects.values_list("ip_hash", flat=True)) - {""}
-    idents |= {str(pk) for pk in Session.objects.values_list("pk", flat=True)}
+    public_ids = Session.objects.values_list("public_id", flat=True)
+    idents |= {session_hash(server, public_id) for public_id in public_ids}
     with redis.Redis.from_url(server.redis_url) as client:
         return [key for ident in idents for key in client.scan_iter(match=f"{KEY_PREFIX}*:{ident}")]
 

@@ -84,15 +84,17 @@ def reply_abandoned(reply: Message, *, now: datetime) -> bool:
     ).exists()
 
 
-def turn_context(*, session: Session, up_to: int) -> list[dict[str, str]]:
-    """The messages the model sees with a turn: the assistant's last N, up to seq `up_to`.
+def turn_context(*, session: Session, before: int, question: str) -> list[dict[str, str]]:
+    """The messages the model sees with a turn: the assistant's last N, the visitor's
+    `question` (not stored yet: it takes seq `before`) the last of them.
 
     Failed replies with no text are left out: noise to the model.
     """
     recent = (
-        session.messages.filter(seq__lte=up_to)
+        session.messages.filter(seq__lt=before)
         .exclude(role=Message.Role.ASSISTANT, content="")
         .order_by("-seq")
-        .values_list("role", "content")[: session.assistant.context_messages]
+        .values_list("role", "content")[: session.assistant.context_messages - 1]
     )
-    return [{"role": role, "content": text} for role, text in reversed(recent)]
+    history = [{"role": role, "content": text} for role, text in reversed(recent)]
+    return [*history, {"role": Message.Role.USER.value, "content": question}]

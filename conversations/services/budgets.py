@@ -2,20 +2,23 @@
 
 Each assistant has one `DailySpend` row per UTC day, in the database, so every process shares
 it and a restart forgets nothing. A reply reserves its `max_tokens` plus an estimate of its
-prompt with one conditional UPDATE (it succeeds only if the reservation still fits the
-budget), inside the turn's opening transaction; when the reply ends, however it ends, the
-reservation is replaced by the tokens the model reported (or, when it reported none, an
-estimate from the text). So concurrent replies never overshoot the budget. Spend is counted
-for every assistant; a budget of 0 only means nothing is refused.
+prompt with one statement, inside the turn's opening transaction: an INSERT of the day's row
+that, when the row exists, adds to it only if the reservation still fits the budget (ON
+CONFLICT … DO UPDATE … WHERE). When the reply ends, however it ends, one UPDATE replaces the
+reservation with the tokens the model reported (or, when it reported none, an estimate from
+the text). So concurrent replies never overshoot the budget. Both statements return the
+day's spend, so the 80% and 100% alerts need no read of their own: only crossing a line
+costs one statement more. Spend is counted for every assistant; a budget of 0 only means
+nothing is refused.
 """
 
+import functools
 import logging
 import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from django.db.models import F, Value
-from django.db.models.functions import Greatest
+from django.db import connection
 
 from conversations import metrics
 from conversations.exceptions import BudgetExhausted
@@ -59,42 +62,52 @@ def prompt_estimate(messages: list[dict[str, str]]) -> int:
     return sum(tokens_estimate(m["content"]) + TOKENS_PER_MESSAGE for m in messages)
 
 
-def budget_reserve(
+def reservation_for(
     *, assistant: Assistant, max_tokens: int, prompt: int, now: datetime
 ) -> Reservation:
+    """What a reply of `max_tokens` after a prompt of `prompt` tokens would hold of today's
+    spend (`budget_reserve` takes it)."""
+    return Reservation(
+        assistant_id=assistant.pk,
+        budget=assistant.daily_token_budget,
+        day=utc_day(now),
+        tokens=max_tokens + prompt,
+        prompt_estimate=prompt,
+    )
+
+
+def budget_reserve(reservation: Reservation, *, slug: str, now: datetime) -> None:
     """Reserve a reply's tokens of today's spend (call it inside the turn's transaction).
 
     Raises BudgetExhausted, with the seconds until tomorrow, when they do not fit.
     """
-    budget = assistant.daily_token_budget
-    day = utc_day(now)
-    tokens = max_tokens + prompt
-    DailySpend.objects.bulk_create(
-        [DailySpend(assistant=assistant, day=day)], ignore_conflicts=True
-    )
-    spend = DailySpend.objects.filter(assistant=assistant, day=day)
-    if budget:
-        spend = spend.filter(tokens__lte=budget - tokens)
-    if not spend.update(tokens=F("tokens") + tokens):
+    budget = reservation.budget
+    if budget and reservation.tokens > budget:  # not even on a day with nothing spent
         raise BudgetExhausted(retry_after=seconds_until_tomorrow(now))
-    reservation = Reservation(
-        assistant_id=assistant.pk, budget=budget, day=day, tokens=tokens, prompt_estimate=prompt
-    )
-    _report_share(reservation, slug=assistant.slug)
-    return reservation
+    day = connection.ops.adapt_datefield_value(reservation.day)
+    with connection.cursor() as cursor:
+        if budget:
+            cursor.execute(
+                _sql().reserve_within, [reservation.assistant_id, day, reservation.tokens, budget]
+            )
+        else:
+            cursor.execute(_sql().reserve, [reservation.assistant_id, day, reservation.tokens])
+        row = cursor.fetchone()
+    if row is None:
+        raise BudgetExhausted(retry_after=seconds_until_tomorrow(now))
+    _report_share(reservation, slug=slug, spent=row[0], alerted=row[1])
 
 
 def budget_exhausted_report(*, assistant: Assistant, now: datetime) -> None:
     """Record that a reply was refused for the budget: the day's 100% line, once."""
     if assistant.daily_token_budget:
-        reservation = Reservation(
+        _alert_once(
             assistant_id=assistant.pk,
-            budget=assistant.daily_token_budget,
             day=utc_day(now),
-            tokens=0,
-            prompt_estimate=0,
+            percent=100,
+            slug=assistant.slug,
+            budget=assistant.daily_token_budget,
         )
-        _report_share(reservation, slug=assistant.slug, refused=True)
 
 
 def reservation_of(reply: Message, assistant: Assistant) -> Reservation | None:
@@ -123,36 +136,93 @@ def budget_settle(
     """Replace what a reply holds of the day's spend (its reservation, unless `held` says
     otherwise) with what it spent; call it with the reply's end."""
     held = reservation.tokens if held is None else held
-    DailySpend.objects.filter(assistant_id=reservation.assistant_id, day=reservation.day).update(
-        tokens=Greatest(F("tokens") - held + spent_by(reservation, reply), Value(0))
-    )
-    _report_share(reservation, slug=slug)
+    change = spent_by(reservation, reply) - held
+    day = connection.ops.adapt_datefield_value(reservation.day)
+    with connection.cursor() as cursor:
+        cursor.execute(_sql().settle, [change, change, reservation.assistant_id, day])
+        row = cursor.fetchone()
+    if row is not None:
+        _report_share(reservation, slug=slug, spent=row[0], alerted=row[1])
 
 
-def _report_share(reservation: Reservation, *, slug: str, refused: bool = False) -> None:
-    """Log and count, once a day each, the moments a budget is 80% and 100% spent."""
+def _report_share(reservation: Reservation, *, slug: str, spent: int, alerted: int) -> None:
+    """Log and count, once a day each, the moments a budget is 80% and 100% spent (`spent`
+    and `alerted`: the day's row as the statement that changed it returned it)."""
     budget = reservation.budget
     if not budget:
         return
-    spend = DailySpend.objects.filter(
-        assistant_id=reservation.assistant_id, day=reservation.day
-    ).first()
-    if spend is None:
-        return
-    share = 100 if refused else spend.tokens * 100 // budget
+    share = spent * 100 // budget
     reached = max((p for p in ALERT_PERCENTS if share >= p), default=0)
-    if reached <= spend.alerted_percent:
-        return
-    first = DailySpend.objects.filter(pk=spend.pk, alerted_percent__lt=reached).update(
-        alerted_percent=reached
-    )
-    if first:
+    if reached > alerted:
+        _alert_once(
+            assistant_id=reservation.assistant_id,
+            day=reservation.day,
+            percent=reached,
+            slug=slug,
+            budget=budget,
+        )
+
+
+def _alert_once(*, assistant_id: int, day: date, percent: int, slug: str, budget: int) -> None:
+    """Raise the day's alerted share to `percent`; the one process that does logs it."""
+    # An upsert: a reply refused on a day with nothing spent yet (one that does not fit the
+    # whole budget) has the 100% line reported too.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _sql().alert, [assistant_id, connection.ops.adapt_datefield_value(day), percent]
+        )
+        row = cursor.fetchone()
+    if row is not None:
         logger.warning(
             "assistant %s has spent %d%% of its daily token budget (%d of %d tokens on %s)",
             slug,
-            reached,
-            spend.tokens,
+            percent,
+            row[0],
             budget,
-            reservation.day.isoformat(),
+            day.isoformat(),
         )
-        metrics.BUDGET_ALERTS.labels(slug, str(reached)).inc()
+        metrics.BUDGET_ALERTS.labels(slug, str(percent)).inc()
+
+
+@dataclass(frozen=True)
+class _Statements:
+    reserve: str  # (assistant, day, tokens): the row with the tokens added
+    reserve_within: str  # (assistant, day, tokens, budget): no row when they do not fit
+    settle: str  # (change, change, assistant, day): the row, the change applied
+    alert: str  # (assistant, day, percent): the row's tokens, if this raised its share
+
+
+@functools.cache
+def _sql() -> _Statements:
+    """The budget's statements, in raw SQL: the ORM has no upsert that returns the row, nor
+    an UPDATE … RETURNING. Only names from the model's options are put in the text (quoted);
+    every value is a parameter. PostgreSQL and SQLite (3.35+) read them alike."""
+    quote = connection.ops.quote_name
+    meta = DailySpend._meta
+    table = quote(meta.db_table)
+    assistant, day, tokens, alerted = (
+        quote(meta.get_field(name).column)
+        for name in ("assistant", "day", "tokens", "alerted_percent")
+    )
+    upsert = (
+        f"INSERT INTO {table} ({assistant}, {day}, {tokens}, {alerted}) "  # noqa: S608
+        f"VALUES (%s, %s, {{tokens}}, {{alerted}}) ON CONFLICT ({assistant}, {day}) DO UPDATE "
+    )
+    add = (
+        upsert.format(tokens="%s", alerted="0")
+        + f"SET {tokens} = {table}.{tokens} + EXCLUDED.{tokens}"
+    )
+    returning = f" RETURNING {tokens}, {alerted}"
+    return _Statements(
+        reserve=add + returning,
+        reserve_within=add + f" WHERE {table}.{tokens} + EXCLUDED.{tokens} <= %s" + returning,
+        settle=(
+            f"UPDATE {table} SET {tokens} = CASE WHEN {tokens} + %s > 0 "  # noqa: S608
+            f"THEN {tokens} + %s ELSE 0 END WHERE {assistant} = %s AND {day} = %s" + returning
+        ),
+        alert=(
+            upsert.format(tokens="0", alerted="%s")
+            + f"SET {alerted} = EXCLUDED.{alerted} WHERE {table}.{alerted} < EXCLUDED.{alerted}"
+            f" RETURNING {tokens}"
+        ),
+    )

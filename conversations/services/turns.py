@@ -1,6 +1,6 @@
 """The chat turn: one pipeline for every entry point (seed `/api/chat`, v1 JSON, v1 stream).
 
-    turn = await turn_open(session=..., content=...)   # 404, 409… before any answer starts
+    turn = await turn_start(visitor=..., public_id=..., content=...)  # 403, 404, 409, 429…
     async for event in turn_events(turn): ...          # message, delta…, then done | error
 
 `turn_open` stores the visitor's message with an empty reply marked `streaming`;
@@ -11,10 +11,18 @@ the upstream request was closed first; or it never ran; or the process writing i
 error code `abandoned`). Each database step is a short sync function run through `db_step`,
 so no connection is held while the model writes.
 
-`turn_start` is the entry point: the admission gate (conversations.policy) first, then
-`turn_open`, whose transaction reserves the reply's tokens of the assistant's daily budget;
-`turn_end` settles them, releases the visitor's lease and, while this process lives, retries
-a final write that failed.
+`turn_start` is the entry point: the admission gate's rate limits and lease
+(conversations.policy, in the shared cache) first, then `turn_open`: one database step
+(`turn_open_sync`) that looks the conversation up with its assistant, checks the visitor's
+origin, and in one transaction locks the conversation's row with the UPDATE that takes the
+turn's two seqs (`Session.next_seq`), reads the history, inserts both messages in one
+statement and reserves the reply's tokens of the assistant's daily budget. The partial unique
+index on `streaming` replies is the one-reply-at-a-time guard: when the reply cannot go in,
+the opening is rolled back and takes the slow way once (a reply whose process is gone is
+ended, one being written is a 409). `turn_end` is the other step: the reply's final UPDATE,
+which settles its tokens; then the visitor's lease is released and, while this process
+lives, a final write that failed is retried. Five statements a turn, and two for the budget
+(tests/conversations/test_statements.py holds a turn to six at most, and two check-outs).
 """
 
 import asyncio
@@ -28,8 +36,8 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Case, F, Max, Value, When
+from django.db import connection, transaction
+from django.db.models import F, Max
 from django.utils import timezone
 
 from chatkit import draining
@@ -98,8 +106,7 @@ def one_reply_at_a_time(*, session: Session, now: datetime) -> None:
     if reply is None:
         return
     if not selectors.reply_abandoned(reply, now=now):
-        # The reply may end any moment (and a gone writer is known within three beats).
-        raise ReplyInFlight(retry_after=min(5, max(1, round(settings.CHATKIT_HEARTBEAT_SECONDS))))
+        raise _reply_in_flight()
     question = None  # only read when the log line would show it
     if settings.CHATKIT_LOG_CONTENT:
         question = session.messages.filter(seq=reply.seq - 1).first()
@@ -145,47 +152,71 @@ heartbeat.on_every_beat(replies_abandoned_end)
 # --- Opening ---------------------------------------------------------------------------------
 
 
-def turn_open_sync(
-    *, session: Session, content: str, lease: limits.Lease = limits.NO_LEASE
-) -> Turn:
-    """`turn_open`'s database step: store the visitor's message and an empty reply in flight,
-    its tokens reserved of the day's budget, and gather the model's context.
+class _Blocked(Exception):
+    """A turn's messages did not go in: another reply is `streaming` in the conversation (or
+    its next seq fell behind its messages). Raised to roll the opening back."""
 
-    Raises ReplyInFlight, SessionNotFound, BudgetExhausted (and then stores nothing).
+
+def turn_open_sync(
+    *,
+    public_id: str,
+    content: str,
+    visitor: policy.Visitor | None = None,
+    lease: limits.Lease = limits.NO_LEASE,
+) -> Turn:
+    """`turn_open`'s database step: look the conversation up (with its assistant) and check
+    the visitor's origin (no `visitor`: a caller that is trusted); then store the visitor's
+    message and an empty reply in flight, its tokens reserved of the day's budget, and gather
+    the model's context.
+
+    Raises SessionNotFound, OriginNotAllowed, ReplyInFlight, BudgetExhausted (and then stores
+    nothing).
     """
+    session = selectors.session_get(public_id=public_id)
+    if visitor is not None:
+        policy.turn_origin_check(visitor, session.assistant)
+    owner = heartbeat.beat_now()  # before the reply names this process as its writer
+    try:
+        return _turn_store(session, content=content, owner=owner, lease=lease)
+    except _Blocked:
+        # The slow way, once: a reply its process left is ended (ReplyInFlight while one is
+        # being written), then the turn tried again.
+        _turn_unblock(session)
+    try:
+        return _turn_store(session, content=content, owner=owner, lease=lease)
+    except _Blocked:
+        raise _reply_in_flight() from None  # another turn got in first, meanwhile
+
+
+def _turn_store(session: Session, *, content: str, owner: str, lease: limits.Lease) -> Turn:
+    """The opening transaction. Its statements: the UPDATE that locks the conversation's row
+    and takes the two messages' seqs, the history, one INSERT of both messages (the partial
+    unique index on `streaming` replies keeps a second one out: then nothing goes in, and
+    _Blocked is raised), and the budget's reservation."""
     assistant = session.assistant
     demo = llm.mode() == "demo"
     model = llm.DEMO_MODEL if demo else assistant.model or settings.OPENAI_MODEL
-    owner = heartbeat.beat_now()  # before the reply names this process as its writer
     now = timezone.now()
     reply = None
     try:
         with transaction.atomic():
-            session_lock(
-                session,
-                last_activity_at=now,
-                title=Case(When(title="", then=Value(content[:TITLE_CHARS])), default=F("title")),
-            )
-            # With the row locked, this check and the inserts below cannot interleave with
-            # another turn's; the partial unique index on streaming replies backs it up.
-            one_reply_at_a_time(session=session, now=now)
-            last_seq = session.messages.aggregate(last=Max("seq"))["last"] or 0
-            user_message = Message.objects.create(
-                session=session, seq=last_seq + 1, role=Message.Role.USER, content=content
-            )
-            history = selectors.turn_context(session=session, up_to=user_message.seq)
+            seq = _seqs_take(session, now=now, title=content[:TITLE_CHARS])
+            history = selectors.turn_context(session=session, before=seq, question=content)
             messages = [{"role": "system", "content": assistant.system_prompt}, *history]
             reservation = None
             if not demo:  # the demo responder spends nothing
-                reservation = budgets.budget_reserve(
+                reservation = budgets.reservation_for(
                     assistant=assistant,
                     max_tokens=assistant.max_output_tokens,
                     prompt=budgets.prompt_estimate(messages),
                     now=now,
                 )
-            reply = Message.objects.create(
+            user_message = Message(
+                session=session, seq=seq, role=Message.Role.USER, content=content
+            )
+            reply = Message(
                 session=session,
-                seq=last_seq + 2,
+                seq=seq + 1,
                 role=Message.Role.ASSISTANT,
                 status=Message.Status.STREAMING,
                 model=model,
@@ -194,15 +225,18 @@ def turn_open_sync(
                 reserved_prompt_tokens=reservation.prompt_estimate if reservation else None,
                 reserved_on=reservation.day if reservation else None,
             )
+            if not _messages_insert(user_message, reply):
+                raise _Blocked()
             # Owned before anyone can see it: another turn of this process must not take it
             # for one this process left behind.
             heartbeat.own(reply.pk)
-    except BudgetExhausted:
-        budgets.budget_exhausted_report(assistant=assistant, now=now)
-        raise
-    except BaseException:
-        if reply is not None:
+            if reservation is not None:
+                budgets.budget_reserve(reservation, slug=assistant.slug, now=now)
+    except BaseException as exc:
+        if reply is not None and reply.pk is not None:
             heartbeat.disown(reply.pk)  # it was never stored
+        if isinstance(exc, BudgetExhausted):
+            budgets.budget_exhausted_report(assistant=assistant, now=now)
         raise
     request = llm.ReplyRequest(
         model=model,
@@ -220,8 +254,102 @@ def turn_open_sync(
     )
 
 
+def _seqs_take(session: Session, *, now: datetime, title: str) -> int:
+    """Lock the conversation's row until the transaction ends, mark its activity (and its
+    title, if it has none) and take two seqs; returns the first. Raises SessionNotFound."""
+    fields = Session._meta
+    values = [
+        fields.get_field("last_activity_at").get_db_prep_save(now, connection),
+        fields.get_field("title").get_db_prep_save(title, connection),
+        session.pk,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_sql().seqs_take, values)
+        row = cursor.fetchone()
+    if row is None:
+        raise SessionNotFound()  # deleted since it was looked up
+    return row[0] - 2
+
+
+def _messages_insert(*messages: Message) -> bool:
+    """Insert a turn's messages, all or none: False when one would break a unique constraint
+    (a reply `streaming` already; a seq taken). Sets the primary keys of those stored."""
+    fields = _insert_fields()
+    values = [
+        field.get_db_prep_save(field.pre_save(message, add=True), connection)
+        for message in messages
+        for field in fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_sql().messages_insert, values)
+        stored = {seq: pk for pk, seq in cursor.fetchall()}
+    if len(stored) < len(messages):
+        return False
+    for message in messages:
+        message.pk = stored[message.seq]
+        message._state.adding, message._state.db = False, connection.alias
+    return True
+
+
+def _turn_unblock(session: Session) -> None:
+    """Why a turn's messages did not go in: a reply `streaming` in the conversation is ended
+    if its process is gone, else ReplyInFlight. And a next seq that fell behind the
+    conversation's messages (written some other way than a turn) catches up with them."""
+    with transaction.atomic():
+        session_lock(session)
+        one_reply_at_a_time(session=session, now=timezone.now())
+        last = session.messages.aggregate(last=Max("seq"))["last"] or 0
+        if Session.objects.filter(pk=session.pk, next_seq__lte=last).update(next_seq=last + 1):
+            logger.warning("conversation %d: its next seq caught up with its messages", session.pk)
+
+
+def _reply_in_flight() -> ReplyInFlight:
+    # The reply may end any moment (and a gone writer is known within three beats).
+    return ReplyInFlight(retry_after=min(5, max(1, round(settings.CHATKIT_HEARTBEAT_SECONDS))))
+
+
+def _insert_fields() -> list:
+    return [field for field in Message._meta.concrete_fields if not field.primary_key]
+
+
+@dataclass(frozen=True)
+class _Statements:
+    seqs_take: str  # (last_activity_at, title, session pk): the next seq after the two taken
+    messages_insert: str  # (a user message's values, then a reply's): (pk, seq) of those stored
+
+
+@functools.cache
+def _sql() -> _Statements:
+    """The opening's statements the ORM cannot say (UPDATE … RETURNING; an INSERT that skips
+    a conflict and returns what went in), in raw SQL that PostgreSQL and SQLite (3.35+) read
+    alike. Only names from the models' options are put in the text (quoted); every value is a
+    parameter."""
+    quote = connection.ops.quote_name
+    session = Session._meta
+    next_seq, activity, title, session_pk = (
+        quote(session.get_field(name).column)
+        for name in ("next_seq", "last_activity_at", "title", "id")
+    )
+    message = Message._meta
+    columns = ", ".join(quote(field.column) for field in _insert_fields())
+    row = "(" + ", ".join(["%s"] * len(_insert_fields())) + ")"
+    return _Statements(
+        seqs_take=(
+            f"UPDATE {quote(session.db_table)} SET {next_seq} = {next_seq} + 2, "  # noqa: S608
+            f"{activity} = %s, {title} = CASE WHEN {title} = '' THEN %s ELSE {title} END "
+            f"WHERE {session_pk} = %s RETURNING {next_seq}"
+        ),
+        messages_insert=(
+            f"INSERT INTO {quote(message.db_table)} ({columns}) VALUES {row}, {row} "  # noqa: S608
+            f"ON CONFLICT DO NOTHING RETURNING {quote(message.pk.column)}, "
+            f"{quote(message.get_field('seq').column)}"
+        ),
+    )
+
+
 async def turn_start(*, visitor: policy.Visitor, public_id: str, content: str) -> Turn:
-    """Every chat entry point's way in: the admission gate, then `turn_open`.
+    """Every chat entry point's way in: the admission gate's limits, then `turn_open`, whose
+    one database step looks the conversation up and checks the origin as it opens the turn.
 
     Raises ServerShutdown (503) while the process drains: a keep-alive connection may still
     bring a turn it would have to cut off.
@@ -230,22 +358,29 @@ async def turn_start(*, visitor: policy.Visitor, public_id: str, content: str) -
         raise ServerShutdown()
     admission = await policy.turn_admit(visitor, public_id=public_id)
     try:
-        return await turn_open(session=admission.session, content=content, lease=admission.lease)
+        return await turn_open(
+            public_id=public_id, content=content, visitor=visitor, lease=admission.lease
+        )
     except BaseException:
         await see_through(admission.lease.release(), "release a refused turn's lease")
         raise
 
 
 async def turn_open(
-    *, session: Session, content: str, lease: limits.Lease = limits.NO_LEASE
+    *,
+    public_id: str,
+    content: str,
+    visitor: policy.Visitor | None = None,
+    lease: limits.Lease = limits.NO_LEASE,
 ) -> Turn:
     """Start a turn: store the visitor's message and an empty reply in flight.
 
-    Raises ReplyInFlight (409) and the like before anything is answered. Cancelled while the
-    database step runs on in its thread, it ends the turn that step may still open.
+    Raises SessionNotFound (404), OriginNotAllowed (403), ReplyInFlight (409) and the like
+    before anything is answered. Cancelled while the database step runs on in its thread, it
+    ends the turn that step may still open.
     """
     opening = asyncio.ensure_future(
-        db_step(turn_open_sync)(session=session, content=content, lease=lease)
+        db_step(turn_open_sync)(public_id=public_id, content=content, visitor=visitor, lease=lease)
     )
     try:
         return await asyncio.shield(opening)

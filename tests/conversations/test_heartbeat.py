@@ -231,7 +231,7 @@ def test_a_late_final_write_of_its_writer_replaces_an_empty_abandoned_ending(
     fake_llm.configure(reply_tokens=2)
     session.assistant.daily_token_budget = 10_000
     session.assistant.save()
-    turn = services.turn_open_sync(session=session, content="hi")
+    turn = services.turn_open_sync(public_id=session.public_id, content="hi")
     reserved = turn.reservation.tokens
     # Its writer lost the database for longer than three beats: another process ended it.
     Message.objects.filter(pk=turn.reply.pk).update(

@@ -10,7 +10,9 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis
 import time_machine
+from django.conf import settings
 from django.test import AsyncClient
 from prometheus_client import REGISTRY
 
@@ -417,3 +419,59 @@ async def test_admission_with_limits_off_counts_nothing(settings):
         assert await limits.admit([(limits.MESSAGES_PER_IP, "an-ip")], lease_for="an-ip") is (
             limits.NO_LEASE
         )
+
+
+def refusals(reason: str) -> float:
+    return REGISTRY.get_sample_value("chatkit_refused_total", {"reason": reason}) or 0
+
+
+def test_a_turn_from_a_foreign_origin_is_counted_stores_nothing_and_gives_back_its_place(
+    api, session, settings
+):
+    settings.CHATKIT_RATELIMIT_STREAMS_PER_IP = 1
+    counted = refusals("origin_not_allowed")
+    last_activity = session.last_activity_at
+
+    forbidden(send(api, session.public_id, "from elsewhere", HTTP_ORIGIN=EVIL))
+
+    assert refusals("origin_not_allowed") == counted + 1
+    assert stored_contents(session.public_id) == []
+    session.refresh_from_db()
+    assert (session.title, session.last_activity_at, session.next_seq) == ("", last_activity, 1)
+    # Its place among the visitor's concurrent replies was given back.
+    allowed = send(api, session.public_id, "from the shop", HTTP_ORIGIN="https://shop.example")
+    assert allowed.status_code == 201
+
+
+def cache_keys() -> list[str]:
+    """Every key the rate limits count under in this test (tests count under their own)."""
+    if not settings.REDIS_URL:
+        return list(limits._local.counts) + list(limits._local.leases)
+    with redis.Redis.from_url(settings.REDIS_URL) as client:
+        return [key.decode() for key in client.scan_iter(match=f"{limits.KEY_PREFIX}*")]
+
+
+def test_a_conversations_turns_are_counted_without_its_id_in_the_cache(api, session, settings):
+    settings.CHATKIT_RATELIMIT_MESSAGES_PER_SESSION = "1/h"
+    assert send(api, session.public_id).status_code == 201
+
+    refused(send(api, session.public_id), "rate_limited")
+
+    keys = cache_keys()
+    assert any(limits.MESSAGES_PER_SESSION.name in key for key in keys), keys
+    assert not any(session.public_id in key for key in keys)
+
+
+def test_a_reply_larger_than_the_whole_budget_is_refused_and_alerted_once(api, fake_llm, caplog):
+    assistant = shop(budget=RESERVED - 1)  # not even a day with nothing spent has room
+    caplog.set_level(logging.WARNING, logger="conversations.services.budgets")
+    counted = alerts("shop", 100)
+
+    for _ in range(2):
+        refused(send(api, new_session(api, "shop")), "budget_exhausted")
+
+    lines = [r.getMessage() for r in caplog.records if "daily token budget" in r.getMessage()]
+    assert len(lines) == 1 and "has spent 100%" in lines[0]
+    assert alerts("shop", 100) == counted + 1
+    assert spent(assistant, datetime.now(UTC).date()) == 0
+    assert not Message.objects.exists()

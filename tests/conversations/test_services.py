@@ -123,7 +123,7 @@ async def test_a_cancelled_turn_is_stored_as_interrupted(fake_llm, session):
 
 async def test_cancelled_before_opening_the_turn_leaves_nothing_in_flight(fake_llm, session):
     with database_step_started() as started, session_locked_elsewhere(session):
-        turn = asyncio.create_task(services.turn_open(session=session, content="hello"))
+        turn = asyncio.create_task(services.turn_open(public_id=session.public_id, content="hello"))
         assert await asyncio.to_thread(started.wait, 5)  # the turn's step waits for the lock
         turn.cancel()
         # The step runs once the lock is released, and commits.
@@ -140,7 +140,7 @@ async def test_cancelled_before_opening_the_turn_leaves_nothing_in_flight(fake_l
 
 async def test_cancelled_twice_while_opening_the_turn_leaves_nothing_in_flight(fake_llm, session):
     with database_step_started() as started, session_locked_elsewhere(session):
-        turn = asyncio.create_task(services.turn_open(session=session, content="hi"))
+        turn = asyncio.create_task(services.turn_open(public_id=session.public_id, content="hi"))
         assert await asyncio.to_thread(started.wait, 5)
         turn.cancel()
         await cleanup_started()  # the task took the cancellation and is cleaning up
@@ -153,7 +153,7 @@ async def test_cancelled_twice_while_opening_the_turn_leaves_nothing_in_flight(f
 
 
 async def test_closing_at_the_first_event_stores_the_reply_as_interrupted(fake_llm, session):
-    turn = await services.turn_open(session=session, content="hello")
+    turn = await services.turn_open(public_id=session.public_id, content="hello")
     events = services.turn_events(turn)
     assert (await anext(events)).kind == "message"
     await events.aclose()
@@ -162,9 +162,9 @@ async def test_closing_at_the_first_event_stores_the_reply_as_interrupted(fake_l
 
 
 async def test_a_turn_that_never_ran_is_closed_by_its_owner(fake_llm, session):
-    turn = await services.turn_open(session=session, content="hello")
+    turn = await services.turn_open(public_id=session.public_id, content="hello")
     with pytest.raises(ReplyInFlight):
-        await services.turn_open(session=session, content="meanwhile")
+        await services.turn_open(public_id=session.public_id, content="meanwhile")
     await services.turn_end(turn, status=Message.Status.INTERRUPTED)
     assert await statuses(session) == [(1, "complete"), (2, "interrupted")]
     await services.turn_end(turn, status=Message.Status.COMPLETE)  # a second end changes nothing
@@ -174,7 +174,7 @@ async def test_a_turn_that_never_ran_is_closed_by_its_owner(fake_llm, session):
 async def test_a_consumer_leaving_mid_reply_keeps_the_partial_text(fake_llm, session):
     fake_llm.configure(reply_tokens=50, itl=0.01)
     deltas = []
-    turn = await services.turn_open(session=session, content="hello")
+    turn = await services.turn_open(public_id=session.public_id, content="hello")
     events = services.turn_events(turn)
     async for event in events:
         if event.kind == "delta":
@@ -221,20 +221,20 @@ async def test_a_reply_longer_than_allowed_is_cut_off(fake_llm, session, setting
 def test_a_turn_on_a_deleted_session_is_not_found(session):
     Session.objects.filter(pk=session.pk).delete()
     with pytest.raises(SessionNotFound):
-        services.turn_open_sync(session=session, content="hi")
+        services.turn_open_sync(public_id=session.public_id, content="hi")
     with pytest.raises(SessionNotFound):
         services.session_delete(session=session)
 
 
 def test_a_reply_ending_after_its_conversation_was_deleted_is_dropped_quietly(session):
-    turn = services.turn_open_sync(session=session, content="hi")
+    turn = services.turn_open_sync(public_id=session.public_id, content="hi")
     Session.objects.filter(pk=session.pk).delete()
     services.turn_end_sync(turn, content="late", status=Message.Status.COMPLETE)
     assert not Message.objects.exists()
 
 
 def test_a_reply_is_ended_once(session):
-    turn = services.turn_open_sync(session=session, content="hi")
+    turn = services.turn_open_sync(public_id=session.public_id, content="hi")
     services.turn_end_sync(turn, status="error", error_code="abandoned")
     services.turn_end_sync(turn, content="late", status=Message.Status.COMPLETE)
     stored = Message.objects.get(pk=turn.reply.pk)
@@ -242,7 +242,7 @@ def test_a_reply_is_ended_once(session):
 
 
 async def test_what_the_upstream_reports_is_cut_to_fit_its_columns(session):
-    turn = await services.turn_open(session=session, content="hello")
+    turn = await services.turn_open(public_id=session.public_id, content="hello")
 
     reply = await sync_to_async(services.turn_end_sync)(
         turn, content="Hi", status="complete", model="m" * 300, finish_reason="f" * 100
@@ -251,3 +251,38 @@ async def test_what_the_upstream_reports_is_cut_to_fit_its_columns(session):
     stored = await Message.objects.aget(pk=reply.pk)
     assert stored.status == "complete"
     assert stored.model == "m" * 100 and stored.finish_reason == "f" * 32
+
+
+def test_messages_stored_another_way_are_followed_not_collided_with(session, caplog):
+    # Say, restored from a backup by hand: the conversation's next seq was left behind.
+    Message.objects.create(session=session, seq=1, role="user", content="restored")
+    Message.objects.create(session=session, seq=2, role="assistant", content="from a backup")
+
+    turn = services.turn_open_sync(public_id=session.public_id, content="hi")
+    services.turn_end_sync(turn)
+
+    assert (turn.user_message.seq, turn.reply.seq) == (3, 4)
+    assert Session.objects.get(pk=session.pk).next_seq == 5
+    contents = [message["content"] for message in turn.request.messages]
+    assert contents == ["Be helpful.", "restored", "from a backup", "hi"]
+    assert "next seq caught up" in caplog.text
+
+
+def test_the_model_sees_the_assistants_last_messages_and_the_question(session):
+    session.assistant.context_messages = 3
+    session.assistant.save()
+    for content in ("one", "two"):
+        services.turn_end_sync(
+            services.turn_open_sync(public_id=session.public_id, content=content),
+            status=Message.Status.COMPLETE,
+            content=f"re: {content}",
+        )
+
+    turn = services.turn_open_sync(public_id=session.public_id, content="three")
+    services.turn_end_sync(turn)
+
+    assert turn.request.messages[1:] == [
+        {"role": "user", "content": "two"},
+        {"role": "assistant", "content": "re: two"},
+        {"role": "user", "content": "three"},
+    ]
