@@ -13,38 +13,50 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatkit.settings")
 
 
 class ChatKitASGIHandler(ASGIHandler):
-    """Django's ASGI handler, without a thread per chat request.
+    """Django's ASGI handler, without a thread per API request.
 
     Django gives every ASGI request a thread of its own for its sync work (middleware,
     signal receivers, `sync_to_async` calls), alive until the response ends. A chat turn
     lasts as long as the model writes, so 2,000 open streams would keep 2,000 idle threads.
-    Chat requests run their brief sync hops (middleware, signals) on asgiref's process-wide
-    thread instead, and their database steps on a small pool of their own
-    (conversations.db); the waiting is done on the event loop.
+    API requests are handed to the API's handler (chatkit.handlers), whose middleware and
+    signals run on the event loop, and whose views do their database steps on a small pool
+    of threads (conversations.db). The admin, the demo page and the API docs go through
+    Django's handler and all of `MIDDLEWARE`.
 
     It also closes the turn of a stream whose response was never sent: a visitor who leaves
     between the view's return and the first byte cancels the request before Django would
     close the response.
     """
 
+    def __init__(self):
+        super().__init__()
+        from chatkit.handlers import APIHandler  # it needs the apps loaded: below
+
+        self.api = APIHandler()
+
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or not _is_chat(routes.app_path(scope)):
+        route = _route(routes.app_path(scope)) if scope["type"] == "http" else None
+        if route is None:
             await super().__call__(scope, receive, send)
-            return
-        streams = []
-        token = opened_streams.set(streams)
-        try:
-            await self.handle(scope, receive, send)
-        finally:
-            opened_streams.reset(token)
-            for stream in streams:
-                await stream.close_unsent()
+        elif route == "api":
+            await self.api.handle(scope, receive, send)
+        else:
+            streams = []
+            token = opened_streams.set(streams)
+            try:
+                await self.api.handle(scope, receive, send)
+            finally:
+                opened_streams.reset(token)
+                for stream in streams:
+                    await stream.close_unsent()
 
 
 @functools.lru_cache(maxsize=4096)
-def _is_chat(path: str) -> bool:
+def _route(path: str) -> str | None:
     # Decided once per path: a conversation's messages route comes back with every turn.
-    return routes.CHAT_PATH.match(path) is not None
+    if routes.CHAT_PATH.match(path) is not None:
+        return "chat"
+    return "api" if routes.runs_api_chain(path) else None
 
 
 django.setup(set_prefix=False)

@@ -51,6 +51,12 @@ def is_json_path(path: str) -> bool:
     return path.startswith(f"/{API}/") or path == f"/{HEALTH}" or path.startswith(f"/{HEALTH}/")
 
 
+def runs_api_chain(path: str) -> bool:
+    """Paths served through the API's own middleware chain, without sessions, CSRF or a thread
+    (chatkit.handlers): the JSON paths, but the docs page, whose script carries a CSRF token."""
+    return is_json_path(path) and path != f"/{DOCS}"
+
+
 def app_path(scope: dict) -> str:
     """An ASGI request's route: its path without the prefix the app is mounted under."""
     # Under `uvicorn --root-path /chat`, paths arrive with the prefix; Django strips it too.

@@ -121,6 +121,12 @@ def not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
     )
 
 
+@csrf_exempt
+async def no_such_endpoint(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+    """The route of unknown URLs under /api/ and /health: `not_found`, on the event loop."""
+    return not_found(request)
+
+
 def bad_request(request: HttpRequest, exception=None):
     if is_api_path(request):
         return error_response(request, status=400, code="bad_request", message="Bad request.")

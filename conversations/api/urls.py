@@ -29,5 +29,5 @@ urlpatterns = [
         name="docs",
     ),
     # Anything else under /api/ or /health is a JSON 404, whatever DEBUG says.
-    re_path(routes.JSON_FALLBACK, errors.not_found),
+    re_path(routes.JSON_FALLBACK, errors.no_such_endpoint),
 ]

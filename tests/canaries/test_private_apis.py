@@ -6,17 +6,23 @@ must be looked at before the upgrade lands. They test what we rely on, not that 
 our code works: that is the other tests' job.
 """
 
+import hashlib
 import inspect
 import signal
 from importlib.metadata import version
 
 import pytest
 import uvicorn
+from adrf.views import APIView as AdrfAPIView
 from asgiref.sync import AsyncToSync, async_to_sync
 from csp.decorators import csp, csp_exempt, csp_replace, csp_update
+from django.core import signals
 from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.base import BaseHandler
 from django.http import HttpResponse
+from django.http.response import HttpResponseBase
 from django.test import RequestFactory
+from django.utils.deprecation import MiddlewareMixin
 from uvicorn.supervisors import multiprocess
 from whitenoise.middleware import WhiteNoiseMiddleware
 
@@ -64,6 +70,40 @@ def test_django_cancels_the_response_of_a_visitor_who_left_and_does_not_close_it
     assert "response.close" not in cancelled_branch.split("else:")[0], changed(
         "django", "when ASGIHandler.handle closes a response", relied_on_by
     )
+
+
+# Code of Django's and adrf's that chatkit.handlers.APIHandler and AsyncAPIView (in
+# conversations/api/views/common.py) copy, changed only where it would hop to a thread: as it
+# read when it was copied (Django 5.2.19, adrf 0.1.14). A change upstream may have to be copied.
+COPIED = {
+    ASGIHandler.handle: ("django", "98faeb5bef800331"),
+    BaseHandler._get_response_async: ("django", "064b55bfd55fc38d"),
+    BaseHandler.load_middleware: ("django", "a1fb7ee5f8586195"),
+    HttpResponseBase.close: ("django", "84589f5b23acbb23"),
+    MiddlewareMixin.__acall__: ("django", "adf8cbcaf9f11e45"),
+    AdrfAPIView.async_dispatch: ("adrf", "5926f734eb685633"),
+}
+
+
+@pytest.mark.parametrize("method", COPIED, ids=lambda method: method.__qualname__)
+def test_the_code_the_api_handler_copies_is_unchanged(method):
+    package, fingerprint = COPIED[method]
+    source = inspect.getsource(method)
+    assert hashlib.sha256(source.encode()).hexdigest()[:16] == fingerprint, changed(
+        package,
+        method.__qualname__,
+        "chatkit.handlers (or conversations.api.views.common.AsyncAPIView), a copy of it",
+    )
+
+
+def test_django_signals_tell_their_sync_receivers_from_their_async_ones():
+    # chatkit.handlers.send_signal runs Django's own request receivers inline, others as
+    # Signal.asend would.
+    sync_receivers, async_receivers = signals.request_finished._live_receivers(None)
+    assert isinstance(sync_receivers, list) and isinstance(async_receivers, list), changed(
+        "django", "Signal._live_receivers", "chatkit.handlers.send_signal"
+    )
+    assert sync_receivers, changed("django", "Signal._live_receivers", "chatkit.handlers")
 
 
 def test_asgiref_marks_the_thread_that_async_to_sync_waits_in():

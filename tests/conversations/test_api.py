@@ -683,7 +683,7 @@ NEWLINE_PATHS = [
 
 @pytest.mark.parametrize("path", NEWLINE_PATHS)
 def test_paths_with_a_newline_resolve_to_the_json_404(path):
-    assert resolve(unquote(path)).func is errors.not_found
+    assert resolve(unquote(path)).func is errors.no_such_endpoint
 
 
 @pytest.mark.parametrize("path", NEWLINE_PATHS)

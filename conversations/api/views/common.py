@@ -1,5 +1,9 @@
-"""What the API's views share: input validation, the time format, a visitor's session."""
+"""What the API's views share: their base class, input validation, the time format, a
+visitor's session."""
 
+import inspect
+
+from adrf.views import APIView
 from django.utils import timezone
 
 from conversations import policy, selectors
@@ -9,6 +13,32 @@ from conversations.models import Session
 # On every answer that carries a conversation's text: no browser or proxy keeps a copy (a
 # shared computer's cache, a CDN told to cache the API) of what a visitor wrote.
 NO_STORE = {"Cache-Control": "no-store"}
+
+
+class AsyncAPIView(APIView):
+    """adrf's APIView, with DRF's `initial` (content negotiation, authentication, permissions,
+    throttles) run on the event loop: adrf runs it in a thread. The API authenticates nobody,
+    lets anyone through and throttles nothing in DRF (rate limits are the policy's), so there
+    it is CPU work only."""
+
+    async def async_dispatch(self, request, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+        request = self.initialize_request(request, *args, **kwargs)
+        self.request = request
+        self.headers = self.default_response_headers
+        try:
+            self.initial(request, *args, **kwargs)
+            method = request.method.lower()
+            handler = self.http_method_not_allowed
+            if method in self.http_method_names:
+                handler = getattr(self, method, handler)
+            response = handler(request, *args, **kwargs)
+            if inspect.isawaitable(response):  # DRF's `options` and the 405 are sync: CPU only
+                response = await response
+        except Exception as exc:
+            response = self.handle_exception(exc)
+        self.response = self.finalize_response(request, response, *args, **kwargs)
+        return self.response
 
 
 def now_iso() -> str:
@@ -21,9 +51,11 @@ def validated(serializer_class, data) -> dict:
     return serializer.validated_data
 
 
-def session_for(request, public_id: str) -> Session:
-    """The session a request names, if its page may use the session's assistant."""
-    return policy.session_reachable(policy.Visitor.of(request), public_id)
+def session_read(visitor: policy.Visitor, public_id: str, query_params) -> dict:
+    """`GET /api/v1/sessions/{id}`'s body: one database step (session, then its page)."""
+    session = policy.session_reachable(visitor, public_id)
+    page = validated(s.SessionPageSerializer, query_params)
+    return session_body(session, before=page.get("before"))
 
 
 def session_body(session: Session, *, before: int | None = None, new: bool = False) -> dict:

@@ -1,8 +1,10 @@
 """Liveness, readiness and metrics: for load balancers, orchestrators and Prometheus."""
 
+import asyncio
 import logging
 import time
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
@@ -12,31 +14,37 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST
 from rest_framework import status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from chatkit import STARTED_AT, draining
 from conversations import metrics
 from conversations.api import schema
-from conversations.api.views.common import now_iso
+from conversations.api.views.common import AsyncAPIView, now_iso
+from conversations.db import db_step
 
 logger = logging.getLogger(__name__)
 
 
-class HealthView(APIView):
+class HealthView(AsyncAPIView):
     @schema.health
-    def get(self, request):
+    async def get(self, request):
         """Liveness: the process answers."""
         uptime = round(time.monotonic() - STARTED_AT, 3)
         return Response({"status": "OK", "timestamp": now_iso(), "uptime": uptime})
 
 
-class ReadyView(APIView):
+class ReadyView(AsyncAPIView):
     @schema.ready
-    def get(self, request):
+    async def get(self, request):
         """Readiness: the database answers. A cache that does not is reported as `degraded`
         and still ready: rate limits fail open, so one Redis outage must not take every
         instance out of the load balancer."""
-        checks = {"database": _check_database(), "cache": _check_cache()}
+        # Side by side, each in a thread: Django's cache backends have no async client (their
+        # `aget` is a thread hop too), and a cache timing out must not hold a database thread.
+        database, cache_ = await asyncio.gather(
+            db_step(_check_database)(),
+            sync_to_async(_check_cache, thread_sensitive=False)(),
+        )
+        checks = {"database": database, "cache": cache_}
         ready = checks["database"] == "ok"
         if draining.draining():  # stopping (SIGTERM): the load balancer sends no more
             checks["server"] = "draining"

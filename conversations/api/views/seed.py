@@ -1,12 +1,11 @@
 """The original ChatKit backend's wire format, kept exactly."""
 
-from adrf.views import APIView as AsyncAPIView
 from rest_framework.response import Response
 
 from conversations import policy, services
 from conversations.api import schema
 from conversations.api import serializers as s
-from conversations.api.views.common import NO_STORE, now_iso, validated
+from conversations.api.views.common import NO_STORE, AsyncAPIView, now_iso, validated
 
 
 class SeedCreateSessionView(AsyncAPIView):

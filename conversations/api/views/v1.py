@@ -1,26 +1,31 @@
 """Version 1, what the widget uses: assistants' config, sessions, messages and feedback.
 
-The chat entry point is an async (adrf) view on the one async turn pipeline; the short
-endpoints are plain DRF views.
+Every view is async (adrf), on the event loop: the chat entry point on the one async turn
+pipeline, the short endpoints with their database work in one step (conversations.db).
 """
 
-from adrf.views import APIView as AsyncAPIView
 from rest_framework import status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from conversations import policy, selectors, services
 from conversations.api import schema
 from conversations.api import serializers as s
 from conversations.api.streams import TurnStreamResponse
-from conversations.api.views.common import NO_STORE, session_body, session_for, validated
+from conversations.api.views.common import (
+    NO_STORE,
+    AsyncAPIView,
+    session_body,
+    session_read,
+    validated,
+)
+from conversations.db import db_step
 
 
-class AssistantConfigView(APIView):
+class AssistantConfigView(AsyncAPIView):
     @schema.assistant_config
-    def get(self, request, slug: str):
+    async def get(self, request, slug: str):
         """The public configuration the widget draws itself with."""
-        config = selectors.assistant_widget_config(slug=slug)
+        config = await db_step(selectors.assistant_widget_config)(slug=slug)
         return Response(s.AssistantConfigSerializer(config).data)
 
 
@@ -39,19 +44,23 @@ class SessionListView(AsyncAPIView):
         )
 
 
-class SessionDetailView(APIView):
+class SessionDetailView(AsyncAPIView):
     @schema.session_get
-    def get(self, request, session_id: str):
+    async def get(self, request, session_id: str):
         """A conversation with its newest page of messages."""
-        session = session_for(request, session_id)
-        page = validated(s.SessionPageSerializer, request.query_params)
-        return Response(session_body(session, before=page.get("before")), headers=NO_STORE)
+        visitor = policy.Visitor.of(request)
+        body = await db_step(session_read)(visitor, session_id, request.query_params)
+        return Response(body, headers=NO_STORE)
 
     @schema.session_delete
-    def delete(self, request, session_id: str):
+    async def delete(self, request, session_id: str):
         """Delete a conversation and every message in it."""
-        services.session_delete(session=session_for(request, session_id))
+        await db_step(_session_delete)(policy.Visitor.of(request), session_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _session_delete(visitor: policy.Visitor, public_id: str) -> None:
+    services.session_delete(session=policy.session_reachable(visitor, public_id))
 
 
 class MessageListView(AsyncAPIView):
@@ -75,15 +84,19 @@ class MessageListView(AsyncAPIView):
         )
 
 
-class FeedbackView(APIView):
+class FeedbackView(AsyncAPIView):
     @schema.feedback_post
-    def post(self, request, session_id: str, seq: int):
+    async def post(self, request, session_id: str, seq: int):
         """Rate a reply up or down (null clears the rating)."""
         data = validated(s.FeedbackCreateSerializer, request.data)
-        message = services.message_feedback_set(
-            session=session_for(request, session_id),
-            seq=seq,
-            rating=data["rating"],
-            comment=data["comment"],
-        )
+        message = await db_step(_feedback_set)(policy.Visitor.of(request), session_id, seq, data)
         return Response(s.MessageSerializer(message).data, headers=NO_STORE)
+
+
+def _feedback_set(visitor: policy.Visitor, public_id: str, seq: int, data: dict):
+    return services.message_feedback_set(
+        session=policy.session_reachable(visitor, public_id),
+        seq=seq,
+        rating=data["rating"],
+        comment=data["comment"],
+    )
