@@ -116,8 +116,12 @@ async def send_signal(signal, sender, **named) -> None:
 
 
 async def close_response(response: HttpResponseBase) -> None:
-    """`response.close()`, inline unless the response brings a close of its own."""
-    if type(response).close is not HttpResponseBase.close:
+    """`response.close()`, inline unless the response brings a close of its own: an async one
+    (`aclose`, a stream's: api/streams.py) is awaited first, a sync one runs in a thread."""
+    aclose = getattr(response, "aclose", None)
+    if aclose is not None:
+        await aclose()
+    elif type(response).close is not HttpResponseBase.close:
         await sync_to_async(response.close)()  # it may do anything: as Django calls it
         return
     # HttpResponseBase.close, but its signal: closing the request's body and uploads is

@@ -1,12 +1,15 @@
 """API routes through their own middleware chain (chatkit.handlers): the same answers as through
 all of `MIDDLEWARE`, without a thread hop; the admin keeps sessions, CSRF and sign-in."""
 
+import functools
+
 import httpx
 import pytest
 from asgiref.sync import SyncToAsync, markcoroutinefunction, sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 
 from chatkit.asgi import ChatKitASGIHandler
+from conversations import db
 from tests.factories import conversation, reply, visitor
 
 pytestmark = [
@@ -31,7 +34,10 @@ async def both(method: str, path: str, base_url: str = "https://testserver", **k
 
 
 def headers_of(response: httpx.Response) -> list[tuple[str, str]]:
-    return sorted(response.headers.multi_items())
+    """The headers, but the body's length: `/health`'s uptime is not always as many digits."""
+    if "content-length" in response.headers:
+        assert int(response.headers["content-length"]) == len(response.content)
+    return sorted((k, v) for k, v in response.headers.multi_items() if k != "content-length")
 
 
 @pytest.fixture
@@ -125,7 +131,8 @@ async def test_a_host_not_allowed_is_refused_with_json():
 
 
 class Hops:
-    """Counts `sync_to_async` calls (thread hops) and names what each ran."""
+    """Counts thread hops (`sync_to_async` calls, and database steps sent to their pool) and
+    names what each ran."""
 
     def __init__(self, monkeypatch):
         self.ran: list[str] = []
@@ -136,6 +143,15 @@ class Hops:
             return await original(hop, *args, **kwargs)
 
         monkeypatch.setattr(SyncToAsync, "__call__", counted)
+        submit = db._executor.submit
+
+        def submitted(fn, *args, **kwargs):
+            # A step runs as `context.run(step, ...)`: a partial whose first argument is it.
+            step = fn.args[0] if isinstance(fn, functools.partial) else fn
+            self.ran.append(getattr(step, "__name__", repr(step)))
+            return submit(fn, *args, **kwargs)
+
+        monkeypatch.setattr(db._executor, "submit", submitted)
 
 
 async def test_a_probe_makes_no_thread_hop(monkeypatch):
@@ -156,6 +172,21 @@ async def test_reading_a_session_hops_only_for_its_database_step(monkeypatch, as
     assert response.status_code == 200
     assert [m["content"] for m in response.json()["messages"]] == ["hi", "hello"]
     assert hops.ran == ["session_read"]
+
+
+async def test_a_streamed_turn_hops_only_for_its_two_database_steps(monkeypatch, fake_llm):
+    fake_llm.configure(reply_tokens=3)
+    app = ChatKitASGIHandler()
+    async with client(app) as http:
+        created = await http.post("/api/v1/sessions", json={})
+        session_id = created.json()["id"]
+        hops = Hops(monkeypatch)
+        response = await http.post(
+            f"/api/v1/sessions/{session_id}/messages", json={"content": "hi", "stream": True}
+        )
+    assert response.status_code == 200
+    assert "tok0 tok1 tok2" in response.text and "event: done" in response.text
+    assert hops.ran == ["turn_open_sync", "turn_end_sync"]
 
 
 class SyncOnly:

@@ -102,9 +102,13 @@ class TurnStreamResponse(StreamingHttpResponse):
             self.started = True  # and it never will be
             await services.turn_end(self.turn)
 
+    # The API's handler (chatkit.handlers) awaits this once the response is done, then closes
+    # the rest on the event loop.
+    aclose = close_unsent
+
     def close(self) -> None:
-        # Django calls this in a worker thread once the response is done; where the handler
-        # does not track streams (the test client), a stream never sent ends here.
+        # Django's own handlers call this in a worker thread once the response is done (the
+        # test client's): a stream never sent ends here.
         if not self.started:
             self.started = True
             services.turn_end_blocking(self.turn)
