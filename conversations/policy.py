@@ -3,7 +3,8 @@
 Every entry point passes through it, in this order, before anything is stored:
 
     visitor = Visitor.of(request)                         # once per request
-    assistant = await session_admit(visitor, assistant_slug=...)       # starting a conversation
+    await session_admit(visitor)      # starting a conversation; then, with its assistant:
+    session_origin_check(visitor, assistant)
     admission = await turn_admit(visitor, public_id=...)               # a chat turn: limits
     ... then, in the turn's opening database step (services.turns), with the session it
     looks up: turn_origin_check(visitor, session.assistant), and budget_reserve(...)
@@ -25,7 +26,6 @@ from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
 
 from conversations import limits, metrics, selectors
-from conversations.db import db_step
 from conversations.exceptions import OriginNotAllowed, Refused, SimpleRequestRefused
 from conversations.models import Assistant, Session
 
@@ -144,15 +144,20 @@ def session_reachable(visitor: Visitor, public_id: str) -> Session:
     return session
 
 
-async def session_admit(visitor: Visitor, *, assistant_slug: str | None) -> Assistant:
-    """May this visitor start a conversation with this assistant? Returns the assistant."""
+async def session_admit(visitor: Visitor) -> None:
+    """May this visitor start a conversation at all? (What needs no database: the body's
+    type, and the sessions-per-IP count. The assistant and the origin are checked in the
+    database step that starts it: `session_origin_check`.)"""
     with _refusals_counted():
         if visitor.simple_body:
             raise SimpleRequestRefused()
-        assistant = await db_step(selectors.assistant_get)(slug=assistant_slug)
-        origin_check(visitor, assistant)
         await limits.hit(limits.SESSIONS_PER_IP, visitor.ip_hash)
-        return assistant
+
+
+def session_origin_check(visitor: Visitor, assistant: Assistant) -> None:
+    """May the visitor's page use this assistant? (A refusal is counted as the gate's.)"""
+    with _refusals_counted():
+        origin_check(visitor, assistant)
 
 
 @dataclass(frozen=True)

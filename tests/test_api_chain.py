@@ -174,6 +174,14 @@ async def test_reading_a_session_hops_only_for_its_database_step(monkeypatch, as
     assert hops.ran == ["session_read"]
 
 
+async def test_starting_a_conversation_is_one_database_step(monkeypatch):
+    async with client(ChatKitASGIHandler()) as http:
+        hops = Hops(monkeypatch)
+        response = await http.post("/api/v1/sessions", json={})
+    assert response.status_code == 201
+    assert hops.ran == ["session_open"]
+
+
 async def test_a_streamed_turn_hops_only_for_its_two_database_steps(monkeypatch, fake_llm):
     fake_llm.configure(reply_tokens=3)
     app = ChatKitASGIHandler()

@@ -36,9 +36,24 @@ async def session_start(
     assistant_slug: str | None,
     metadata: dict[str, Any] | None = None,
 ) -> Session:
-    """Start a conversation with an active assistant, once the gate has let the visitor in."""
-    assistant = await policy.session_admit(visitor, assistant_slug=assistant_slug)
-    return await db_step(session_create)(assistant=assistant, visitor=visitor, metadata=metadata)
+    """Start a conversation with an active assistant, once the gate has let the visitor in:
+    one database step looks the assistant up, checks the visitor's origin and stores it.
+
+    Raises SimpleRequestRefused (415), RateLimited (429), AssistantNotFound (404),
+    OriginNotAllowed (403)."""
+    await policy.session_admit(visitor)
+    return await db_step(session_open)(
+        visitor=visitor, assistant_slug=assistant_slug, metadata=metadata
+    )
+
+
+def session_open(
+    *, visitor: policy.Visitor, assistant_slug: str | None, metadata: dict[str, Any] | None
+) -> Session:
+    """`session_start`'s database step."""
+    assistant = selectors.assistant_get(slug=assistant_slug)
+    policy.session_origin_check(visitor, assistant)
+    return session_create(assistant=assistant, visitor=visitor, metadata=metadata)
 
 
 def session_delete(*, session: Session) -> None:
