@@ -4,7 +4,6 @@
 "duration_ms", "finish_reason", "feedback"}`; reply-only fields are null on visitor messages.
 """
 
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from conversations.models import Message
@@ -23,37 +22,51 @@ class FeedbackSerializer(serializers.Serializer):
 class MessageSerializer(serializers.Serializer):
     """A message as the API, the stream and exports show it; reply-only fields are null."""
 
+    # The fields describe it (the API's schema); `message_data` writes it.
+
     seq = serializers.IntegerField()
     role = serializers.ChoiceField(choices=Message.Role.choices)
     content = serializers.CharField()
     status = serializers.ChoiceField(choices=Message.Status.choices)
     created_at = serializers.DateTimeField()
-    model = serializers.SerializerMethodField()
-    usage = serializers.SerializerMethodField()
+    model = serializers.CharField(allow_null=True, read_only=True)
+    usage = UsageSerializer(allow_null=True, read_only=True)
     ttft_ms = serializers.IntegerField(allow_null=True)
     duration_ms = serializers.IntegerField(allow_null=True)
-    finish_reason = serializers.SerializerMethodField()
-    feedback = serializers.SerializerMethodField()
+    finish_reason = serializers.CharField(allow_null=True, read_only=True)
+    feedback = FeedbackSerializer(allow_null=True, read_only=True)
 
-    @extend_schema_field(serializers.CharField(allow_null=True))
-    def get_model(self, message: Message) -> str | None:
-        return message.model or None
+    def to_representation(self, message: Message) -> dict:
+        # Without the copy of every field DRF makes for each serializer it builds.
+        return message_data(message)
 
-    @extend_schema_field(UsageSerializer(allow_null=True))
-    def get_usage(self, message: Message) -> dict | None:
-        if message.prompt_tokens is None and message.completion_tokens is None:
-            return None
-        return {
-            "prompt_tokens": message.prompt_tokens,
-            "completion_tokens": message.completion_tokens,
-        }
 
-    @extend_schema_field(serializers.CharField(allow_null=True))
-    def get_finish_reason(self, message: Message) -> str | None:
-        return message.finish_reason or None
+_CREATED_AT = serializers.DateTimeField()
 
-    @extend_schema_field(FeedbackSerializer(allow_null=True))
-    def get_feedback(self, message: Message) -> dict | None:
-        if not message.feedback_rating:
-            return None
-        return {"rating": message.feedback_rating, "comment": message.feedback_comment}
+
+def message_data(message: Message) -> dict:
+    """A message as `MessageSerializer` shows it."""
+    return {
+        "seq": message.seq,
+        "role": message.role,
+        "content": message.content,
+        "status": message.status,
+        "created_at": _CREATED_AT.to_representation(message.created_at),
+        "model": message.model or None,
+        "usage": (
+            None
+            if message.prompt_tokens is None and message.completion_tokens is None
+            else {
+                "prompt_tokens": message.prompt_tokens,
+                "completion_tokens": message.completion_tokens,
+            }
+        ),
+        "ttft_ms": message.ttft_ms,
+        "duration_ms": message.duration_ms,
+        "finish_reason": message.finish_reason or None,
+        "feedback": (
+            {"rating": message.feedback_rating, "comment": message.feedback_comment}
+            if message.feedback_rating
+            else None
+        ),
+    }

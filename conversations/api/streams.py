@@ -17,7 +17,7 @@ from django.http import StreamingHttpResponse
 
 from conversations import metrics, services
 from conversations.exceptions import InternalError
-from conversations.representations import MessageSerializer
+from conversations.representations import message_data
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def event_bytes(event: services.TurnEvent) -> bytes:
         return sse(
             "error", {"code": error.code, "message": str(error), "retryable": error.retryable}
         )
-    return sse(event.kind, MessageSerializer(event.message).data)  # message, done
+    return sse(event.kind, message_data(event.message))  # message, done
 
 
 INTERNAL_ERROR = sse(

@@ -3,6 +3,7 @@
 import hashlib
 import json
 import re
+from datetime import datetime
 from urllib.parse import unquote
 
 import pytest
@@ -353,6 +354,8 @@ def test_message_shape(api, session):
     assert reply["usage"] == {"prompt_tokens": 12, "completion_tokens": 3}
     assert (reply["ttft_ms"], reply["duration_ms"], reply["finish_reason"]) == (40, 90, "stop")
     assert reply["feedback"] == {"rating": "down", "comment": "wrong"}
+    stored = Message.objects.get(seq=1).created_at
+    assert datetime.fromisoformat(user["created_at"]) == stored and user["created_at"][-1] == "Z"
 
 
 @pytest.mark.parametrize(

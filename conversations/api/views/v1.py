@@ -19,6 +19,7 @@ from conversations.api.views.common import (
     validated,
 )
 from conversations.db import db_step
+from conversations.representations import message_data
 
 
 class AssistantConfigView(AsyncAPIView):
@@ -78,7 +79,8 @@ class MessageListView(AsyncAPIView):
             visitor=visitor, public_id=session_id, content=data["content"]
         )
         return Response(
-            s.TurnSerializer({"user_message": user_message, "assistant_message": reply}).data,
+            # As TurnSerializer (the schema's) shows it.
+            {"user_message": message_data(user_message), "assistant_message": message_data(reply)},
             status=status.HTTP_201_CREATED,
             headers=NO_STORE,
         )
