@@ -129,7 +129,7 @@ def test_a_failed_reply_shows_its_failure_and_a_retry_never_an_empty_bubble(
 
     expect(widget.visitor).to_have_text(["Is it open?", "Is it open?"])
     expect(widget.replies.last.locator(".b")).to_have_text("tok0 tok1")
-    assert Message.objects.get(session=session, seq=4).status == "complete"
+    eventually(lambda: Message.objects.get(session=session, seq=4).status == "complete")
 
 
 def test_a_reply_the_model_refused_offers_no_retry(widget, fake):
