@@ -828,10 +828,13 @@ def main(argv: list[str] | None = None) -> int:
             bench.statements(chatkits[0])
     finally:
         procs.stop_all()
-        for ck in chatkits:
-            ck.drop_database()
         if baseline is not None:
             baseline.remove()
+        for ck in chatkits:
+            try:
+                ck.drop_database()
+            except Exception as exc:  # say so, and still drop the others
+                print(f"could not drop {ck.database}: {exc!r}", file=sys.stderr)
     baseline_name = f"baseline {args.baseline_commit}" if baseline else "baseline"
     rows = table(bench, judged=not args.quick, baseline_name=baseline_name)
     minutes = (time.monotonic() - started) / 60
