@@ -33,14 +33,17 @@ def parse_args() -> argparse.Namespace:
 
 def database_recreate(url: str, *, drop_only: bool = False) -> None:
     import psycopg
+    from psycopg import sql
 
     parts = urlsplit(url)
     name = parts.path.lstrip("/")
     maintenance = urlunsplit(parts._replace(path="/postgres"))
     with psycopg.connect(maintenance, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
         if not drop_only:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def configure(url: str, fake_url: str) -> None:

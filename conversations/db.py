@@ -59,9 +59,18 @@ def db_step(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
         # Straight onto the pool, in a copy of the caller's context: what asgiref's
         # sync_to_async adds on top (copying context changes back to the caller, a way back
         # to this loop for async_to_sync) no step uses, and it costs as much again as the
-        # hop itself. Cancelled, the caller stops waiting and the step runs to its end, as
-        # with sync_to_async.
+        # hop itself.
         run = functools.partial(contextvars.copy_context().run, run_and_release, *args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(_executor, run)
+        submitted = _executor.submit(run)
+        done = asyncio.wrap_future(submitted)
+        try:
+            return await asyncio.shield(done)
+        except asyncio.CancelledError:
+            # As with sync_to_async: a step not started yet never runs, one running ends
+            # before the cancellation goes on (so that a clean-up the caller starts next does
+            # not run beside it).
+            if not submitted.cancel():
+                await asyncio.wait({done})
+            raise
 
     return step

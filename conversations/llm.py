@@ -143,6 +143,8 @@ async def _stream_live(request: ReplyRequest) -> AsyncIterator[Delta | Finish]:
             if text:
                 yield Delta(text)
     except LLMError:
+        if events.unsent:  # the text that came before the bad event is kept
+            yield Delta(events.unsent)
         raise
     except httpx2.TimeoutException as exc:  # silent for OPENAI_TIMEOUT
         logger.warning("model stream stalled: %r", exc)
@@ -180,21 +182,26 @@ class ChunkParser:
         self.done = False  # `data: [DONE]` came
         self._tail = b""  # an incomplete line
         self._data: list[bytes] = []  # the data lines of the event being read
+        self.unsent = ""  # when feed() raised: the text of the events before the bad one
 
     def feed(self, data: bytes) -> str:
         lines = (self._tail + data if self._tail else data).split(b"\n")
         self._tail = lines.pop()
         texts: list[str] = []
-        for line in lines:
-            if line[-1:] == b"\r":
-                line = line[:-1]
-            if not line:  # a blank line ends an event
-                if self._data:
-                    self._event(b"\n".join(self._data), texts)
-                    self._data.clear()
-            elif line[:5] == b"data:":
-                self._data.append(line[6:] if line[5:6] == b" " else line[5:])
-            # Comments (`: keep-alive`) and the event, id and retry fields carry no text.
+        try:
+            for line in lines:
+                if line[-1:] == b"\r":
+                    line = line[:-1]
+                if not line:  # a blank line ends an event
+                    if self._data:
+                        self._event(b"\n".join(self._data), texts)
+                        self._data.clear()
+                elif line[:5] == b"data:":
+                    self._data.append(line[6:] if line[5:6] == b" " else line[5:])
+                # Comments (`: keep-alive`) and the event, id and retry fields carry no text.
+        except LLMError:
+            self.unsent = "".join(texts)
+            raise
         return "".join(texts)
 
     def _event(self, data: bytes, texts: list[str]) -> None:

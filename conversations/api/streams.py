@@ -1,9 +1,9 @@
 """A chat turn as Server-Sent Events: `message`, `delta`…, then one `done` or `error`.
 
 The view opens the turn first (so 404, 409 and the like are still HTTP statuses); the
-response then runs it, in its own task, and sends a `: ping` comment whenever the model has
-been silent for CHATKIT_STREAM_PING_SECONDS. When the visitor goes away, Django cancels the
-response, which stores the reply as `interrupted` and closes the upstream request.
+response then runs it, in the task Django sends it from, with a `: ping` comment whenever the
+model has been silent for CHATKIT_STREAM_PING_SECONDS. When the visitor goes away, Django
+cancels that task, which stores the reply as `interrupted` and closes the upstream request.
 """
 
 import contextlib
@@ -79,8 +79,9 @@ class TurnStreamResponse(StreamingHttpResponse):
         return self._events_iterator
 
     async def _events(self) -> AsyncIterator[bytes]:
-        # The turn runs in the response's own task: when the visitor goes away, Django cancels
-        # it, and the turn stores its reply as interrupted and closes the upstream request.
+        # The turn runs in the task that sends the response: when the visitor goes away,
+        # Django cancels it, and the turn stores its reply as interrupted and closes the
+        # upstream request.
         self.started = True
         metrics.OPEN_STREAMS.inc()
         try:

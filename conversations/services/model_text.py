@@ -146,7 +146,8 @@ class ModelReader:
             if self._error is None:  # closed by its consumer, not cut off by a deadline
                 raise
         except BaseException as exc:  # LLMError; or our own failure, re-raised by next()
-            self._error = exc
+            if self._error is None:  # a deadline's error stands
+                self._error = exc
 
     def _on_read_end(self, task: asyncio.Task) -> None:
         # A callback, not a `finally`: it runs even for a task cancelled before it started.
@@ -170,7 +171,7 @@ class ModelReader:
         if self._loop.time() < due - _EARLY:  # the first token came meanwhile: the next one
             self._deadline_timer = self._loop.call_at(due, self._on_deadline)
             return
-        if self._finished:
+        if self._task.done():  # it ended in time (its callback may not have run yet)
             return
         self._error = self._deadline_error()
         self._task.cancel()

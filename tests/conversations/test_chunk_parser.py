@@ -80,8 +80,9 @@ def test_no_finish_reason_is_an_incomplete_reply():
 def test_an_event_that_is_not_a_chunk_fails_the_stream(event):
     parser = ChunkParser("m")
     with pytest.raises(LLMError) as raised:
-        parser.feed(chunk("a") + event)
+        parser.feed(chunk("a") + chunk("b") + event + chunk("never"))
     assert raised.value.code == "upstream_stream_failed"
+    assert parser.unsent == "ab"  # the text that came before it is not lost
 
 
 def test_values_of_the_wrong_type_are_ignored():
