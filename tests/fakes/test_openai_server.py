@@ -349,7 +349,7 @@ def test_cli_serves_until_interrupted() -> None:
             assert reply.choices[0].message.content == "cli"
         finally:
             proc.send_signal(signal.SIGINT)
-            assert proc.wait(timeout=5) == 0
+            assert proc.wait(timeout=15) == 0  # a loaded machine winds down slowly
 
 
 def test_knobs_change_over_http_for_later_requests(fake: FakeOpenAI, client: openai.OpenAI) -> None:
