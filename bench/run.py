@@ -8,7 +8,7 @@ workers' own (/proc utime + stime), so the fake and this load generator, separat
 on the same cores, do not count. Prints a table (min, median, max over rounds, next to each
 goal) and writes JSON.
 
-    python bench/run.py                 # the full run (about 25 minutes on 2 cores)
+    python bench/run.py                 # the full run (more than an hour on 2 cores)
     python bench/run.py --quick         # the smoke run: tiny counts, one round, not judged
     python bench/run.py --only 1,4 --no-baseline --no-node --markdown
 """
@@ -217,7 +217,9 @@ class Bench:
             finally:
                 ck.stop()
         if self.wants("2", "7"):
-            ck.start(workers=1)
+            ck.start(
+                workers=1, CHATKIT_REPLY_TIMEOUT=self.hold_timeout(s.paced_streams, s.paced_window)
+            )
             try:
                 await self.warm_up(ck, fake)
                 await self.open_streams(
@@ -230,7 +232,11 @@ class Bench:
             and self.round < s.idle_rounds
             and (s.idle_baseline or name == "chatkit")
         ):
-            ck.start(workers=2, CHATKIT_STREAM_PING_SECONDS=str(s.ping_seconds))
+            ck.start(
+                workers=2,
+                CHATKIT_STREAM_PING_SECONDS=str(s.ping_seconds),
+                CHATKIT_REPLY_TIMEOUT=self.hold_timeout(s.idle_streams, s.idle_hold),
+            )
             try:
                 await self.warm_up(ck, fake)
                 await self.open_streams(
@@ -238,6 +244,21 @@ class Bench:
                 )
             finally:
                 ck.stop()
+
+    @staticmethod
+    def open_wait(count: int) -> float:
+        """How long `open_streams` waits for `count` streams to open and answer (or fail).
+
+        Opening is bounded by the server's CPU (tens of ms a stream on a busy 2-core box),
+        not by the arrival rate: as long as 5 streams a second plus the first-token timeout
+        would take."""
+        return count / 5 + 90
+
+    def hold_timeout(self, count: int, window: float) -> str:
+        """CHATKIT_REPLY_TIMEOUT for a scenario holding `count` streams: longer than the
+        first stream is held (the whole ramp, then the window), so that no stream ends as
+        `reply_timeout` (300 s by default) while the last ones are still being opened."""
+        return str(round(self.open_wait(count) + window + 120))
 
     async def warm_up(self, ck: procs.ChatKit, fake: procs.Fake) -> None:
         """Every entry point once on several connections, so that each worker has imported
@@ -414,10 +435,7 @@ class Bench:
         """Figures 2 and 7: open `count` streams (ramped), wait until each has its first token
         or has failed, then measure a steady window: worker CPU per chunk received, RSS."""
         s = self.sizes
-        # Opening is bounded by the server's CPU (tens of ms a stream on a busy 2-core box),
-        # not by the arrival rate: wait for every stream to open and answer (or fail), as long
-        # as 5 streams a second plus the first-token timeout would take.
-        wait = count / 5 + 90
+        wait = self.open_wait(count)
         # Replies long enough to outlast that wait and the window.
         tokens = math.ceil((wait + window + 30) / itl)
         fake.configure(ttft=1.0 if itl > 1 else 0.5, itl=itl, reply_tokens=tokens)
