@@ -44,7 +44,7 @@ SQLITE_UNGUARD = ["DROP TRIGGER IF EXISTS audit_auditevent_no_update"]
 def _run(statements: dict):
     def run(apps, schema_editor):
         for sql in statements.get(schema_editor.connection.vendor, []):
-            schema_editor.execute(sql)
+            schema_editor.execute(sql, params=None)  # no placeholders: "%" is plpgsql
 
     return run
 
