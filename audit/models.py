@@ -50,6 +50,8 @@ class AuditEvent(models.Model):
     class Meta:
         ordering = ["-at", "-pk"]
         verbose_name = "audit event"
+        # Only "view" exists to grant: adding, changing and deleting are nobody's.
+        default_permissions = ["view"]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(actor_type__in=["staff", "cli"]),

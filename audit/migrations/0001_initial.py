@@ -130,6 +130,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 "verbose_name": "audit event",
+                "default_permissions": ["view"],
                 "ordering": ["-at", "-pk"],
                 "constraints": [
                     models.CheckConstraint(

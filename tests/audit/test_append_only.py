@@ -69,3 +69,10 @@ def test_recording_an_event_is_one_insert(django_assert_num_queries):
     with django_assert_num_queries(1) as queries:
         audit_record(action=AuditEvent.Action.PURGE)
     assert queries.captured_queries[0]["sql"].startswith('INSERT INTO "audit_auditevent"')
+
+
+def test_only_a_view_permission_exists_to_grant():
+    from django.contrib.auth.models import Permission
+
+    codenames = Permission.objects.filter(content_type__app_label="audit")
+    assert sorted(codenames.values_list("codename", flat=True)) == ["view_auditevent"]
