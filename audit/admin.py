@@ -10,17 +10,35 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponseBadRequest
 from django.urls import path
 
-from audit import exports
+from audit import exports, selectors
 from audit.models import AuditEvent
 from audit.services import audit_record, mask_session_ids
 
 DETAILS_SHOWN = 120  # characters of an event's details in the list; its page has them all
 
 
+class ActorFilter(admin.SimpleListFilter):
+    """Events by who acted (a staff member's username, or a command's OS user)."""
+
+    title = "actor"
+    parameter_name = "actor"
+
+    def lookups(self, request, model_admin):
+        return [(name, name) for name in selectors.audit_actors()]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return None
+        return queryset.filter(actor=self.value())
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
     list_display = ["at", "actor_type", "actor", "action", "conversation", "summary"]
-    list_filter = ["action", "actor_type", "actor", "at"]
+    list_filter = ["action", "actor_type", ActorFilter, "at"]
+    # Any name, a failed sign-in's included (not offered by the filter), exactly.
+    search_fields = ["=actor"]
+    search_help_text = "An actor's exact name (a username tried in a failed sign-in, too)."
     date_hierarchy = "at"
     ordering = ["-at", "-pk"]
     list_per_page = 100

@@ -139,3 +139,13 @@ def test_a_staff_member_with_every_audit_permission_still_cannot_delete(client, 
 
     assert client.post(f"{LOG}{event.pk}/delete/", {"post": "yes"}).status_code == 403
     assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+def test_names_typed_in_failed_sign_ins_are_searchable_but_not_offered(admin_client):
+    recorded("login_failed", actor="guess-one", conversation=55)
+    recorded("purge", actor="ops", conversation=66)
+
+    page = admin_client.get(LOG).content.decode()
+    assert "?actor=ops" in page and "?actor=guess-one" not in page
+    found = admin_client.get(LOG, {"q": "guess-one"}).content.decode()
+    assert re.findall(r'class="field-conversation">(\d+)<', found) == ["55"]
