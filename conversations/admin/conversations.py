@@ -134,7 +134,7 @@ class SessionAdmin(admin.ModelAdmin):
         # Recorded here, once per list shown, rather than in get_search_results, which the
         # actions run again on the same term.
         term = request.GET.get("q", "").strip()
-        if request.method == "GET" and term:
+        if request.method == "GET" and term and self.has_view_or_change_permission(request):
             audit_record(
                 action=AuditEvent.Action.SEARCH,
                 request=request,

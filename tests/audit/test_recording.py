@@ -172,3 +172,10 @@ def test_the_chat_api_records_nothing(api, assistant):
 
     assert response.status_code == 201
     assert AuditEvent.objects.count() == 0
+
+
+def test_a_search_refused_for_lack_of_permission_is_not_recorded(client, django_user_model):
+    client.force_login(staff_member(django_user_model, "nobody", is_staff=True))
+
+    assert client.get(LIST, {"q": "parcel"}).status_code == 403
+    assert events("search") == []
