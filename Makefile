@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # What `make run` watches for code changes: the project's packages, never .venv (installing
 # a package must not restart the server) nor tests, docs or the database.
-RELOAD_DIRS := chatkit conversations widget
+RELOAD_DIRS := chatkit conversations widget audit
 PYTEST_ARGS ?=
 ARGS ?=
 

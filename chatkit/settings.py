@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "conversations",
     "widget",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -294,6 +295,11 @@ if CHATKIT_SHUTDOWN_GRACE_SECONDS < 0:
     raise ImproperlyConfigured("CHATKIT_SHUTDOWN_GRACE_SECONDS must not be negative.")
 # `manage.py purge_sessions` deletes conversations idle for longer than this by default.
 CHATKIT_RETENTION_DAYS = env.int("CHATKIT_RETENTION_DAYS", default=30)
+# `manage.py prune_audit` deletes audit events older than this by default: the audit log's
+# own retention, longer than the conversations' (a record outlives what it names).
+CHATKIT_AUDIT_RETENTION_DAYS = env.int("CHATKIT_AUDIT_RETENTION_DAYS", default=365)
+if CHATKIT_AUDIT_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("CHATKIT_AUDIT_RETENTION_DAYS must be 1 or more.")
 
 # --- Rate limits ----------------------------------------------------------------------------
 # Counted in the cache (Redis with REDIS_URL: shared by every process), per client IP by its

@@ -299,6 +299,7 @@ def test_an_empty_value_counts_as_unset():
         ("LOG_LEVEL", "verbose", "LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL"),
         ("CHATKIT_PORT", "99999", "CHATKIT_PORT must be a port number"),
         ("CHATKIT_DB_CONNECTION_BUDGET", "-1", "CHATKIT_DB_CONNECTION_BUDGET must be 0"),
+        ("CHATKIT_AUDIT_RETENTION_DAYS", "0", "CHATKIT_AUDIT_RETENTION_DAYS must be 1 or more"),
     ],
 )
 def test_values_out_of_range_are_named(variable, value, complaint):

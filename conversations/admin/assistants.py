@@ -6,6 +6,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
+from audit.models import AuditEvent
+from audit.services import audit_record, field_changes
 from conversations import selectors
 from conversations.models import Assistant
 
@@ -23,6 +25,18 @@ SECTIONS = {
     "Widget": ["greeting", "starter_prompts", "accent_color", "notice", "privacy_url"],
     "Where it may be used": ["allowed_origins"],
 }
+
+
+def _settings_of(assistant: Assistant | None) -> dict:
+    """An assistant's stored settings by field name (none for a new one), as the audit log
+    compares them: every editable field, those added later (secrets) included."""
+    if assistant is None:
+        return {}
+    return {
+        field.attname: field.value_from_object(assistant)
+        for field in Assistant._meta.concrete_fields
+        if field.editable and not field.primary_key
+    }
 
 
 class LinesField(forms.CharField):
@@ -113,6 +127,37 @@ class AssistantAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return selectors.with_spent_today(super().get_queryset(request))
+
+    def save_model(self, request, obj: Assistant, form, change: bool) -> None:
+        before = _settings_of(Assistant.objects.filter(pk=obj.pk).first() if change else None)
+        super().save_model(request, obj, form, change)
+        action = AuditEvent.Action.ASSISTANT_CHANGE if change else AuditEvent.Action.ASSISTANT_ADD
+        audit_record(
+            action=action,
+            request=request,
+            details={
+                "assistant": obj.pk,
+                "slug": obj.slug,
+                "changes": field_changes(before=before, after=_settings_of(obj)),
+            },
+        )
+
+    def delete_model(self, request, obj: Assistant) -> None:
+        pk, slug = obj.pk, obj.slug
+        super().delete_model(request, obj)
+        self._delete_record(request, [(pk, slug)])
+
+    def delete_queryset(self, request, queryset) -> None:
+        gone = list(queryset.values_list("pk", "slug"))
+        super().delete_queryset(request, queryset)
+        self._delete_record(request, gone)
+
+    def _delete_record(self, request, gone: list[tuple[int, str]]) -> None:
+        audit_record(
+            action=AuditEvent.Action.ASSISTANT_DELETE,
+            request=request,
+            details={"assistants": [{"assistant": pk, "slug": slug} for pk, slug in gone]},
+        )
 
     @admin.display(description="spent today (UTC)")
     def budget_today(self, assistant: Assistant) -> str:

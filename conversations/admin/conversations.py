@@ -15,6 +15,8 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 
+from audit.models import AuditEvent
+from audit.services import audit_record, mask_session_ids
 from conversations import selectors, services
 from conversations.admin import exports
 from conversations.admin.filters import (
@@ -128,6 +130,18 @@ class SessionAdmin(admin.ModelAdmin):
     def get_changelist(self, request, **kwargs):
         return ConversationChangeList
 
+    def changelist_view(self, request, extra_context=None):
+        # Recorded here, once per list shown, rather than in get_search_results, which the
+        # actions run again on the same term.
+        term = request.GET.get("q", "").strip()
+        if request.method == "GET" and term and self.has_view_or_change_permission(request):
+            audit_record(
+                action=AuditEvent.Action.SEARCH,
+                request=request,
+                details={"term": mask_session_ids(term)},
+            )
+        return super().changelist_view(request, extra_context)
+
     def get_search_results(self, request, queryset, search_term):
         if not search_term:
             return queryset, False
@@ -164,14 +178,28 @@ class SessionAdmin(admin.ModelAdmin):
         return super().has_delete_permission(request, obj)
 
     def delete_model(self, request, obj: Session) -> None:
+        pk = obj.pk  # deleting the row sets it to None
         try:
             services.session_delete(session=obj)
         except ReplyInFlight:
             raise PermissionDenied("A reply is being written in this conversation.") from None
+        audit_record(
+            action=AuditEvent.Action.DELETE,
+            request=request,
+            conversation=pk,
+            details={"conversations": [pk]},
+        )
 
     def delete_queryset(self, request, queryset) -> None:
         sessions = queryset.select_related(None).only("pk").iterator()
-        kept = len(services.session_delete_many(sessions=sessions).in_flight)
+        report = services.session_delete_many(sessions=sessions)
+        kept = len(report.in_flight)
+        audit_record(
+            action=AuditEvent.Action.DELETE,
+            request=request,
+            conversation=report.deleted_ids[0] if len(report.deleted_ids) == 1 else None,
+            details={"conversations": report.deleted_ids, "in_flight": kept},
+        )
         if kept:
             self.message_user(
                 request,
@@ -212,15 +240,41 @@ class SessionAdmin(admin.ModelAdmin):
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             context["transcript"] = selectors.session_transcript(session=obj)
+            audit_record(
+                action=AuditEvent.Action.TRANSCRIPT_VIEW, request=request, conversation=obj.pk
+            )
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.action(description="Export selected conversations as JSON Lines", permissions=["view"])
     def export_jsonl(self, request, queryset):
+        self._export_record(request, queryset, fmt="jsonl")
         return exports.export_response(queryset, fmt="jsonl")
 
     @admin.action(description="Export selected conversations as CSV", permissions=["view"])
     def export_csv(self, request, queryset):
+        self._export_record(request, queryset, fmt="csv")
         return exports.export_response(queryset, fmt="csv")
+
+    def _export_record(self, request, queryset, *, fmt: str) -> None:
+        """Record an export: its format, the list's filters and search (any session id
+        masked), the ticked conversations or "every one the filters select", and how many."""
+        across = request.POST.get("select_across") == "1"
+        details = {
+            "format": fmt,
+            "filter": {k: mask_session_ids(v) for k, v in request.GET.items()},
+            "rows": queryset.count(),
+        }
+        if not across:
+            details["conversations"] = sorted(queryset.values_list("pk", flat=True))
+        else:
+            details["selected"] = "all matching the filter"
+        ticked = details.get("conversations", [])
+        audit_record(
+            action=AuditEvent.Action.EXPORT,
+            request=request,
+            conversation=ticked[0] if len(ticked) == 1 else None,
+            details=details,
+        )
 
     # --- The overview page ---------------------------------------------------------------
 

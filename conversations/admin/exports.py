@@ -97,14 +97,16 @@ async def jsonl_lines(sessions: QuerySet[Session], **kwargs) -> AsyncIterator[st
         yield line + "\n"
 
 
-class _Line:
+class CsvLine:
     """A file-like object for csv.writer that hands back the line it is given."""
 
     def write(self, line: str) -> str:
         return line
 
 
-def _cell(value) -> str | int:
+def csv_cell(value) -> str | int:
+    """A value as a CSV cell a spreadsheet shows as text: one starting like a formula is
+    quoted with a leading apostrophe (the audit log's export uses it too)."""
     if value is None:
         return ""
     if isinstance(value, str) and value.startswith(_FORMULA_START):
@@ -147,10 +149,11 @@ def _csv_rows(conversation: dict) -> list[list]:
 
 async def csv_lines(sessions: QuerySet[Session], **kwargs) -> AsyncIterator[str]:
     """A header, then one row per message (a conversation without any gets one row)."""
-    writer = csv.writer(_Line())
+    writer = csv.writer(CsvLine())
     yield writer.writerow(CSV_COLUMNS)
     async for conversation in conversations_iter(sessions, **kwargs):
-        yield "".join(writer.writerow([_cell(v) for v in row]) for row in _csv_rows(conversation))
+        rows = _csv_rows(conversation)
+        yield "".join(writer.writerow([csv_cell(v) for v in row]) for row in rows)
 
 
 FORMATS = {

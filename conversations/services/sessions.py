@@ -72,6 +72,8 @@ class DeleteReport:
     deleted: list[Any] = field(default_factory=list)
     not_found: list[Any] = field(default_factory=list)
     in_flight: list[Any] = field(default_factory=list)
+    # The database ids of those deleted, whatever was given: what the audit log names them by.
+    deleted_ids: list[int] = field(default_factory=list)
 
 
 def session_delete_many(*, sessions: Iterable[Session | str]) -> DeleteReport:
@@ -90,11 +92,14 @@ def session_delete_many(*, sessions: Iterable[Session | str]) -> DeleteReport:
             continue
         seen.add(key)
         try:
-            session_delete(session=given if known else selectors.session_get(public_id=given))
+            session = given if known else selectors.session_get(public_id=given)
+            pk = session.pk  # deleting the row sets it to None
+            session_delete(session=session)
         except SessionNotFound:
             report.not_found.append(key)
         except ReplyInFlight:
             report.in_flight.append(key)
         else:
             report.deleted.append(key)
+            report.deleted_ids.append(pk)
     return report

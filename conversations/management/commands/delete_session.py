@@ -2,6 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from audit.models import AuditEvent
+from audit.services import audit_record
 from conversations import services
 
 
@@ -30,6 +32,16 @@ class Command(BaseCommand):
     def handle(self, *args, ids, verbosity, **options):
         # Only the ids typed here are ever printed: nothing of what the conversations hold.
         report = services.session_delete_many(sessions=ids)
+        # By database id: the ids typed here are the visitors' credentials.
+        audit_record(
+            action=AuditEvent.Action.ERASURE,
+            conversation=report.deleted_ids[0] if len(report.deleted_ids) == 1 else None,
+            details={
+                "conversations": report.deleted_ids,
+                "not_found": len(report.not_found),
+                "in_flight": len(report.in_flight),
+            },
+        )
         for public_id in report.deleted if verbosity >= 1 else ():
             self.stdout.write(f"deleted: {public_id}")
         for public_id in report.not_found:

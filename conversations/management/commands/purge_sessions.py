@@ -5,6 +5,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from audit.models import AuditEvent
+from audit.services import audit_record
 from conversations import services
 from conversations.exceptions import ChatKitError
 from conversations.management.arguments import age, parsed
@@ -88,6 +90,18 @@ class Command(BaseCommand):
             )
         except ChatKitError as exc:
             raise CommandError(exc.message) from None
+        if not dry_run:
+            audit_record(
+                action=AuditEvent.Action.PURGE,
+                details={
+                    "cutoff": report.cutoff,
+                    "older_than_seconds": older_than.total_seconds(),
+                    "assistant": assistant,
+                    "conversations": report.sessions,
+                    "messages": report.messages,
+                    "in_flight": report.in_flight,
+                },
+            )
         if verbosity < 1:
             return
         scope = f" (assistant {assistant})" if assistant else ""

@@ -1,0 +1,1 @@
+"""The audit trail: who read, exported, changed or deleted what, when and from where."""
