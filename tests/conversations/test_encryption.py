@@ -15,8 +15,11 @@ from conversations import encryption, selectors, services
 from conversations.models import Assistant, EncryptionCanary, Message, Session
 from conversations.services.encryption import CANARY_TEXT
 from tests.conversations.test_admin_export import export, read
+from tests.conversations.test_statements import turn
 from tests.factories import conversation, reply, visitor
 from tests.helpers import ADMIN_CONVERSATIONS, post_json
+from tests.statements import database_work
+from tests.test_serve import PRODUCTION, serve
 
 pytestmark = pytest.mark.django_db
 
@@ -368,3 +371,41 @@ def test_sealed_json_is_one_json_string(settings, assistant):
     raw = raw_value(Session, session.pk, "metadata")
     assert encryption.is_sealed(json.loads(raw) if isinstance(raw, str) else raw)
     assert Session.objects.get(pk=session.pk).metadata == {"k": [1, "two"]}
+
+
+# --- The hot path's cost ------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("close_executor_connections")
+async def test_an_encrypted_turn_costs_the_same_statements(fake_llm, settings, session):
+    settings.CHATKIT_ENCRYPTION_KEYS = [KEY_A]
+    await turn(session, "hello")
+
+    with database_work() as work:
+        reply = await turn(session, SECRET)
+
+    assert len(work.statements) <= 6, work.summary()
+    assert work.checkouts <= 2 and work.transactions <= 2
+    assert reply.content == (await Message.objects.aget(pk=reply.pk)).content
+
+
+# --- The keys -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("keys", "problem"),
+    [
+        ("not-a-key", "key 1 is not 44 characters"),
+        (f"{KEY_A},{KEY_A[:-2]}", "key 2 is not 44 characters"),
+        (f"{KEY_A},{KEY_A}", "lists a key twice"),
+    ],
+    ids=["not-a-key", "truncated", "repeated"],
+)
+def test_serve_refuses_malformed_keys_with_a_clear_message(keys, problem):
+    refused = serve(**PRODUCTION, CHATKIT_ENCRYPTION_KEYS=keys)
+
+    assert refused.returncode == 1
+    assert "CHATKIT_ENCRYPTION_KEYS" in refused.stderr and problem in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert KEY_A not in refused.stderr  # a secret is never repeated
