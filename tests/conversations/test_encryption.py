@@ -15,6 +15,7 @@ from conversations import encryption, selectors, services
 from conversations.models import Assistant, EncryptionCanary, Message, Session
 from conversations.services.encryption import CANARY_TEXT
 from tests.conversations.test_admin_export import export, read
+from tests.conversations.test_migrations import migrated_back_to  # noqa: F401 (a fixture)
 from tests.conversations.test_statements import turn
 from tests.factories import conversation, reply, visitor
 from tests.helpers import ADMIN_CONVERSATIONS, post_json
@@ -409,3 +410,31 @@ def test_serve_refuses_malformed_keys_with_a_clear_message(keys, problem):
     assert "CHATKIT_ENCRYPTION_KEYS" in refused.stderr and problem in refused.stderr
     assert "Traceback" not in refused.stderr
     assert KEY_A not in refused.stderr  # a secret is never repeated
+
+
+# --- The migration ------------------------------------------------------------------------
+
+
+def test_stored_plaintext_that_looks_sealed_is_escaped_by_the_migration(migrated_back_to):  # noqa: F811
+    apps = migrated_back_to(("conversations", "0008_session_next_seq"))
+    assistant = apps.get_model("conversations", "Assistant").objects.create(
+        slug="old", name="Old", system_prompt="Help."
+    )
+    session = apps.get_model("conversations", "Session").objects.create(
+        assistant=assistant, title="fernet:typed by a visitor"
+    )
+    messages = apps.get_model("conversations", "Message").objects
+    for seq, text in enumerate(["plain:hi", "fernet:abcd1234:xyz", "an ordinary fernet: word"], 1):
+        messages.create(session=session, seq=seq, role="user", content=text)
+
+    migrated_back_to(("conversations", "0009_encryption_at_rest_2"))
+
+    assert raw_value(Session, session.pk, "title") == "plain:fernet:typed by a visitor"
+    assert Session.objects.get(pk=session.pk).title == "fernet:typed by a visitor"
+    assert list(
+        Message.objects.filter(session_id=session.pk).values_list("content", flat=True)
+    ) == [
+        "plain:hi",
+        "fernet:abcd1234:xyz",
+        "an ordinary fernet: word",
+    ]
