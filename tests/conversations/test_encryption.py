@@ -103,6 +103,24 @@ def test_with_the_key_the_api_returns_the_text_as_written(api, encrypted, assist
     assert (session.title, session.metadata) == (SECRET, {"page": "checkout"})
 
 
+def test_the_seed_api_stores_sealed_text_and_answers_in_plaintext(
+    api, encrypted, fake_llm, assistant
+):
+    fake_llm.configure(reply="Your order ships today.")
+    session_id = post_json(api, "/api/create-session").json()["sessionId"]
+
+    response = post_json(api, "/api/chat", {"sessionId": session_id, "message": SECRET})
+
+    assert response.status_code == 200, response.content
+    assert response.json()["response"] == "Your order ships today."
+    stored = raw_text()
+    assert "X1234567" not in stored and "ships today" not in stored
+    assert [m.content for m in Message.objects.order_by("seq")] == [
+        SECRET,
+        "Your order ships today.",
+    ]
+
+
 def test_the_history_sent_to_the_model_is_the_plaintext(api, encrypted, fake_llm):
     session_id = chat(api, SECRET)
     post_json(api, f"/api/v1/sessions/{session_id}/messages", {"content": "And then?"})

@@ -5,6 +5,7 @@ import logging
 from django.conf import settings
 from django.core import checks
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
 
 from chatkit import serving
 from conversations import services
@@ -53,4 +54,5 @@ class Command(BaseCommand):
             problems.extend(services.encryption_canary_check())
         if problems:
             raise CommandError("Refusing to start:\n" + "\n".join(problems))
+        connections.close_all()  # the check's connection: the workers open their own
         serving.serve(host=host, port=port, workers=workers, access_log=access_log)
