@@ -240,7 +240,12 @@ class EncryptionCanary(models.Model):
     """One known value sealed with the encryption key: `serve` opens it before starting, so a
     wrong key refuses to start instead of serving text it cannot read (services.encryption)."""
 
+    # One row: starts racing to write it write the same row, and one of them wins.
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
     value = EncryptedTextField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="encryption_canary_one_row")]
 
     def __str__(self) -> str:
         return "Encryption canary"

@@ -13,18 +13,6 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.CreateModel(
-            name="EncryptionCanary",
-            fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("value", conversations.fields.EncryptedTextField()),
-            ],
-        ),
         migrations.AlterField(
             model_name="message",
             name="content",
@@ -44,5 +32,24 @@ class Migration(migrations.Migration):
             model_name="session",
             name="title",
             field=conversations.fields.EncryptedCharField(blank=True, max_length=100),
+        ),
+        migrations.CreateModel(
+            name="EncryptionCanary",
+            fields=[
+                (
+                    "id",
+                    models.PositiveSmallIntegerField(
+                        default=1, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("value", conversations.fields.EncryptedTextField()),
+            ],
+            options={
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("id", 1)), name="encryption_canary_one_row"
+                    )
+                ],
+            },
         ),
     ]

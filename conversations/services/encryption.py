@@ -35,7 +35,8 @@ def encryption_canary_check() -> list[str]:
     raw = _canary_raw()
     if raw is None:
         if ring.on:
-            EncryptionCanary.objects.create(value=CANARY_TEXT)
+            # Another process starting may write it first: then its key is checked next start.
+            EncryptionCanary.objects.get_or_create(pk=1, defaults={"value": CANARY_TEXT})
         return []
     if not encryption.is_sealed(raw):
         return []  # written before encryption: `encryption_rotate` seals it with the rest

@@ -9,7 +9,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 
 from conversations import encryption, selectors, services
 from conversations.models import Assistant, EncryptionCanary, Message, Session
@@ -237,6 +237,13 @@ def test_the_first_start_with_keys_writes_the_canary(encrypted):
         raw_value(EncryptionCanary, EncryptionCanary.objects.get().pk, "value")
     )
     assert services.encryption_canary_check() == []
+
+
+def test_there_is_one_canary(encrypted):
+    services.encryption_canary_check()
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        EncryptionCanary.objects.create(id=2, value=CANARY_TEXT)
 
 
 def test_serve_refuses_to_start_with_a_wrong_key(settings):
