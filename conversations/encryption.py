@@ -40,14 +40,15 @@ def key_id(key: str) -> str:
 
 
 @functools.cache
-def _keyring(keys: tuple[str, ...]) -> Keyring:
+def keyring_for(keys: tuple[str, ...]) -> Keyring:
+    """The keyring of `keys`, newest first (built once per set of keys)."""
     ciphers = [(key_id(key), Fernet(key)) for key in keys]
     return Keyring(primary=ciphers[0] if ciphers else None, by_id=dict(ciphers))
 
 
 def keyring() -> Keyring:
     """The keys from the settings, newest (the one that seals) first."""
-    return _keyring(tuple(settings.CHATKIT_ENCRYPTION_KEYS))
+    return keyring_for(tuple(settings.CHATKIT_ENCRYPTION_KEYS))
 
 
 def is_sealed(stored: str) -> bool:
@@ -103,6 +104,7 @@ __all__ = [
     "is_sealed",
     "key_id",
     "keyring",
+    "keyring_for",
     "seal",
     "sealed_key_id",
     "sealed_length",

@@ -16,7 +16,12 @@ from conversations.selectors.assistants import (
     assistant_widget_config,
 )
 from conversations.selectors.budgets import spent_today, with_spent_today
-from conversations.selectors.encryption import PLAINTEXT, encrypted_rows_by_key
+from conversations.selectors.encryption import (
+    PLAINTEXT,
+    encrypted_rows_by_key,
+    encryption_canary_problem,
+    encryption_canary_stored,
+)
 from conversations.selectors.exports import conversations_batch
 from conversations.selectors.overview import overview_numbers
 from conversations.selectors.replies import (
@@ -58,6 +63,8 @@ __all__ = [
     "conversations_having",
     "conversations_size",
     "encrypted_rows_by_key",
+    "encryption_canary_problem",
+    "encryption_canary_stored",
     "overview_numbers",
     "replies_in_flight",
     "reply_abandoned",

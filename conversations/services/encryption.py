@@ -13,11 +13,11 @@ from typing import Any
 
 from django.db import connection, models, transaction
 
-from conversations import encryption
+from conversations import encryption, selectors
 from conversations.fields import EncryptedField, EncryptedJSONField, encrypted_fields
 from conversations.models import EncryptionCanary
+from conversations.selectors.encryption import CANARY_TEXT
 
-CANARY_TEXT = "ChatKit encryption canary"
 ROTATE_BATCH_SIZE = 500
 
 
@@ -31,46 +31,12 @@ class RotateProgress:
 def encryption_canary_check() -> list[str]:
     """Why the configured keys do not fit this database's text, one sentence each (empty: they
     do). With keys and no canary yet (the first start with them), the canary is written."""
-    ring = encryption.keyring()
-    raw = _canary_raw()
-    if raw is None:
-        if ring.on:
-            # Another process starting may write it first: then its key is checked next start.
-            EncryptionCanary.objects.get_or_create(pk=1, defaults={"value": CANARY_TEXT})
-        return []
-    if not encryption.is_sealed(raw):
-        return []  # written before encryption: `encryption_rotate` seals it with the rest
-    if not ring.on:
-        return [
-            "the database holds encrypted text but CHATKIT_ENCRYPTION_KEYS is unset: set the "
-            "keys it was encrypted with"
-        ]
-    try:
-        opened = encryption.unseal(raw, ring=ring)
-    except encryption.KeyMissing:
-        return [
-            "CHATKIT_ENCRYPTION_KEYS lacks the key this database's text is encrypted with (its "
-            f"canary names key {encryption.sealed_key_id(raw)}, the keys given are "
-            f"{', '.join(ring.by_id)}): refusing to serve text it cannot read"
-        ]
-    except encryption.InvalidToken:
-        opened = None
-    if opened != CANARY_TEXT:
-        return [
-            f"CHATKIT_ENCRYPTION_KEYS: key {encryption.sealed_key_id(raw)} does not open this "
-            "database's canary (a wrong key, or a tampered value): refusing to serve text it "
-            "cannot read"
-        ]
-    return []
-
-
-def _canary_raw() -> str | None:
-    table = connection.ops.quote_name(EncryptionCanary._meta.db_table)
-    column = connection.ops.quote_name(EncryptionCanary._meta.get_field("value").column)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {column} FROM {table} LIMIT 1")  # noqa: S608
-        row = cursor.fetchone()
-    return None if row is None else row[0]
+    stored = selectors.encryption_canary_stored()
+    if stored is None and encryption.keyring().on:
+        # Another process starting may write it first: then its key is checked next start.
+        EncryptionCanary.objects.get_or_create(pk=1, defaults={"value": CANARY_TEXT})
+    problem = selectors.encryption_canary_problem(stored)
+    return [] if problem is None else [problem]
 
 
 def stored_text(field: EncryptedField, raw: Any) -> str | None:

@@ -278,6 +278,21 @@ def test_a_key_under_the_canarys_id_that_does_not_open_it_is_refused(settings):
     assert "does not open this database's canary" in services.encryption_canary_check()[0]
 
 
+def test_readiness_says_whether_the_keys_open_the_database(api, settings):
+    assert "encryption" not in api.get("/health/ready").json()["checks"]  # off: nothing to say
+    settings.CHATKIT_ENCRYPTION_KEYS = [KEY_A]
+    services.encryption_canary_check()
+
+    ready = api.get("/health/ready")
+    assert (ready.status_code, ready.json()["checks"]["encryption"]) == (200, "ok")
+
+    settings.CHATKIT_ENCRYPTION_KEYS = [KEY_B]  # an instance started with another key
+    unready = api.get("/health/ready")
+    assert unready.status_code == 503
+    assert unready.json()["checks"]["encryption"].startswith("error: the encryption keys")
+    assert encryption.key_id(KEY_A) not in unready.content.decode()
+
+
 # --- Rotation -----------------------------------------------------------------------------
 
 
