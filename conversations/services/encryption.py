@@ -39,7 +39,7 @@ def encryption_canary_check() -> list[str]:
     return [] if problem is None else [problem]
 
 
-def stored_text(field: EncryptedField, raw: Any) -> str | None:
+def _stored_text(field: EncryptedField, raw: Any) -> str | None:
     """What carries a stored value's seal, as the database returned it: the text, or for a JSON
     column the JSON string it holds (None for a JSON object: plaintext)."""
     if raw is None:
@@ -52,7 +52,7 @@ def stored_text(field: EncryptedField, raw: Any) -> str | None:
 
 def _needs_sealing(field: EncryptedField, raw: Any, primary: str) -> bool:
     if isinstance(field, EncryptedJSONField):
-        text = stored_text(field, raw)
+        text = _stored_text(field, raw)
         return text is None or encryption.sealed_key_id(text) != primary
     return bool(raw) and encryption.sealed_key_id(raw) != primary
 
