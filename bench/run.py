@@ -11,12 +11,15 @@ goal) and writes JSON.
     python bench/run.py                 # the full run (more than an hour on 2 cores)
     python bench/run.py --quick         # the smoke run: tiny counts, one round, not judged
     python bench/run.py --only 1,4 --no-baseline --no-node --markdown
+    python bench/run.py --quick --only 9 --no-baseline --no-node \
+        --database-prefix chatkit_bench_mine --redis-dbs 9,10   # beside another run
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import dataclasses
 import json
 import math
@@ -35,7 +38,9 @@ import load
 import procs
 
 BASELINE_COMMIT = "e6a5707"  # main before the performance work (issue 12)
-FIGURES = ("1", "2", "3", "4", "5", "6", "7", "8")
+FIGURES = ("1", "2", "3", "4", "5", "6", "7", "8", "9")
+DATABASE_PREFIX = "chatkit_bench_load"  # this tree's database; the baseline's adds _baseline
+REDIS_DBS = "5,6"  # this tree's Redis db, the baseline's (each is flushed at every start)
 
 
 @dataclasses.dataclass
@@ -339,6 +344,52 @@ class Bench:
                     cpu / s.json_turns * 1e3,
                     errors=dict(errors),
                 )
+
+    async def encryption_cost(self, plain: procs.ChatKit, sealed: procs.ChatKit, fake) -> None:
+        """Figure 9: worker CPU per v1 JSON turn (one-token reply) with CHATKIT_ENCRYPTION_KEYS
+        unset and set, each on a database of its own (a database whose text is encrypted
+        refuses to serve without the key), in alternating order from round to round."""
+        key = base64.urlsafe_b64encode(os.urandom(32)).decode()
+        order = [(plain, {}), (sealed, {"CHATKIT_ENCRYPTION_KEYS": key})]
+        if self.round % 2:
+            order.reverse()
+        per_turn = {}
+        for ck, env in order:
+            ck.start(workers=2, **env)
+            try:
+                await self.warm_up(ck, fake)
+                per_turn[ck is sealed] = await self.json_turns_cpu(ck, fake)
+            finally:
+                ck.stop()
+        off, on = per_turn[False], per_turn[True]
+        self.record("chatkit", "cpu_per_turn_v1_plain_ms", off * 1e3)
+        self.record("chatkit", "cpu_per_turn_v1_encrypted_ms", on * 1e3)
+        self.record("chatkit", "encryption_overhead_pct", (on - off) / off * 100)
+
+    async def json_turns_cpu(self, ck: procs.ChatKit, fake: procs.Fake) -> float:
+        """Worker CPU seconds per v1 JSON turn with a one-token reply, visitors side by side."""
+        s = self.sizes
+        fake.configure(reply_tokens=1)
+        async with load.client() as http:
+            ids = list(self.visitors(s.json_visitors))
+            sessions = [await load.new_session(http, ck.url, v) for v in ids]
+            left, errors = s.json_turns, Counter()
+
+            async def visitor(session: str, v: int) -> None:
+                nonlocal left
+                while left > 0:
+                    left -= 1
+                    try:
+                        await load.v1_turn(http, ck.url, session, v)
+                    except Exception as exc:
+                        errors[load.failure_kind(exc)] += 1
+
+            before = ck.worker_cpu()
+            await asyncio.gather(*(visitor(ses, v) for ses, v in zip(sessions, ids, strict=True)))
+            cpu = ck.worker_cpu() - before
+        if errors:
+            print(f"  [{ck.name}] figure 9: errors {dict(errors)}")
+        return cpu / s.json_turns
 
     async def ttft_alone(self, ck: procs.ChatKit, fake: procs.Fake) -> None:
         """Figure 4: time to first token, one visitor alone, through ChatKit minus direct."""
@@ -688,6 +739,29 @@ def rows_for(sizes: Sizes) -> list[Row]:
             lambda v: v <= 2048,
         ),
         Row(
+            "9",
+            "cpu_per_turn_v1_plain_ms",
+            "worker CPU per JSON turn, v1, CHATKIT_ENCRYPTION_KEYS unset",
+            "ms",
+            targets=("chatkit",),
+        ),
+        Row(
+            "9",
+            "cpu_per_turn_v1_encrypted_ms",
+            "worker CPU per JSON turn, v1, CHATKIT_ENCRYPTION_KEYS set",
+            "ms",
+            targets=("chatkit",),
+        ),
+        Row(
+            "9",
+            "encryption_overhead_pct",
+            "encryption at rest: added CPU per JSON turn (interleaved with unset)",
+            "%",
+            "< 5 %",
+            lambda v: v < 5,
+            ("chatkit",),
+        ),
+        Row(
             "8",
             "statements_per_turn",
             "database statements per turn",
@@ -769,7 +843,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="the smoke run: tiny counts, one round, not judged"
     )
-    parser.add_argument("--only", help="figures to measure, e.g. 1,4 (default: all of 1-8)")
+    parser.add_argument("--only", help="figures to measure, e.g. 1,4 (default: all of 1-9)")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3, 1 with --quick)")
     parser.add_argument(
         "--baseline-commit",
@@ -784,7 +858,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="where to write the figures (default %(default)s)",
     )
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument(
+        "--database-prefix",
+        default=DATABASE_PREFIX,
+        help="PostgreSQL databases: this, this_baseline, this_encrypted (default %(default)s)",
+    )
+    parser.add_argument(
+        "--redis-dbs",
+        default=REDIS_DBS,
+        help="Redis dbs flushed and used by this tree and the baseline (default %(default)s)",
+    )
     args = parser.parse_args(argv)
+    if "bench" not in args.database_prefix:
+        parser.error("--database-prefix must contain 'bench' (those databases are dropped)")
+    try:
+        args.redis_dbs = [int(db) for db in args.redis_dbs.split(",")]
+    except ValueError:
+        parser.error("--redis-dbs takes two numbers, e.g. 5,6")
+    if len(args.redis_dbs) != 2:
+        parser.error("--redis-dbs takes two numbers, e.g. 5,6")
     if args.only and not set(args.only.split(",")) <= set(FIGURES):
         parser.error(f"--only takes figures among {','.join(FIGURES)}")
     args.rounds = args.rounds or (1 if args.quick else 3)
@@ -792,7 +884,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def measure(
-    bench: Bench, fake: procs.Fake, chatkits: list[procs.ChatKit], node: bool
+    bench: Bench,
+    fake: procs.Fake,
+    chatkits: list[procs.ChatKit],
+    node: bool,
+    encrypted: procs.ChatKit | None = None,
 ) -> None:
     for round_ in range(bench.args.rounds):
         bench.round = round_
@@ -807,6 +903,9 @@ async def measure(
         if node and bench.wants("6"):
             print("- the Node/Express peer", flush=True)
             await bench.node(fake)
+        if encrypted is not None:
+            print("- chatkit, encryption at rest unset and set", flush=True)
+            await bench.encryption_cost(chatkits[0], encrypted, fake)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -819,17 +918,19 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     baseline: procs.Baseline | None = None
     chatkits: list[procs.ChatKit] = []
+    chatkits_to_drop: list[procs.ChatKit] = []  # beside those measured
     fake = None
     try:
         fake = procs.Fake()
-        trees = [("chatkit", procs.ROOT, "chatkit_bench_load", 5)]
+        prefix, (redis_db, baseline_redis_db) = args.database_prefix, args.redis_dbs
+        trees = [("chatkit", procs.ROOT, prefix, redis_db)]
         if not args.no_baseline:
             try:
                 baseline = procs.Baseline(args.baseline_commit)
             except subprocess.CalledProcessError as exc:  # e.g. a shallow clone without it
                 print(f"no baseline: cannot check out {args.baseline_commit}: {exc.stderr!r}")
             else:
-                trees.append(("baseline", baseline.path, "chatkit_bench_load_baseline", 6))
+                trees.append(("baseline", baseline.path, f"{prefix}_baseline", baseline_redis_db))
         for name, tree, database, redis_db in trees:
             ck = procs.ChatKit(name, tree, database=database, redis_db=redis_db, fake=fake)
             chatkits.append(ck)
@@ -838,17 +939,29 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name}: upstream pool setting(s) {', '.join(ck.pool_settings)} = 20000")
             else:
                 print(f"{name}: no upstream pool setting in its .env.example: the SDK's default")
+        encrypted = None
+        if bench.wants("9"):
+            # Its own database: once its text is encrypted, it refuses to serve without the key.
+            encrypted = procs.ChatKit(
+                "chatkit_encrypted",
+                procs.ROOT,
+                database=f"{prefix}_encrypted",
+                redis_db=redis_db,
+                fake=fake,
+            )
+            chatkits_to_drop.append(encrypted)
+            encrypted.create_database()
         import uvloop
 
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(measure(bench, fake, chatkits, node=not args.no_node))
+            runner.run(measure(bench, fake, chatkits, node=not args.no_node, encrypted=encrypted))
         if bench.wants("8"):
             bench.statements(chatkits[0])
     finally:
         procs.stop_all()
         if baseline is not None:
             baseline.remove()
-        for ck in chatkits:
+        for ck in chatkits + chatkits_to_drop:
             try:
                 ck.drop_database()
             except Exception as exc:  # say so, and still drop the others

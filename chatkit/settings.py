@@ -15,7 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from chatkit import routes
 from chatkit.environment import Env
 from chatkit.logging import TEXT_FORMAT
-from conversations.validators import ORIGIN, parse_rate
+from conversations.validators import ORIGIN, fernet_key_problem, parse_rate
 from widget.caching import add_headers as widget_static_headers
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -300,6 +300,19 @@ CHATKIT_RETENTION_DAYS = env.int("CHATKIT_RETENTION_DAYS", default=30)
 CHATKIT_AUDIT_RETENTION_DAYS = env.int("CHATKIT_AUDIT_RETENTION_DAYS", default=365)
 if CHATKIT_AUDIT_RETENTION_DAYS < 1:
     raise ImproperlyConfigured("CHATKIT_AUDIT_RETENTION_DAYS must be 1 or more.")
+
+# Encryption at rest (conversations.encryption): Fernet keys, newest first; the first seals,
+# every one opens. Unset: text is stored as it is. A malformed key refuses every start.
+CHATKIT_ENCRYPTION_KEYS = [k for k in env.list("CHATKIT_ENCRYPTION_KEYS", default=[]) if k]
+for _number, _key in enumerate(CHATKIT_ENCRYPTION_KEYS, start=1):
+    if _problem := fernet_key_problem(_key):
+        raise ImproperlyConfigured(
+            f"CHATKIT_ENCRYPTION_KEYS: key {_number} is {_problem}; generate one with "
+            'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key()'
+            '.decode())"'
+        )
+if len(set(CHATKIT_ENCRYPTION_KEYS)) < len(CHATKIT_ENCRYPTION_KEYS):
+    raise ImproperlyConfigured("CHATKIT_ENCRYPTION_KEYS lists a key twice.")
 
 # --- Rate limits ----------------------------------------------------------------------------
 # Counted in the cache (Redis with REDIS_URL: shared by every process), per client IP by its

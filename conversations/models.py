@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 
 # new_session_id stays importable from here: migration 0001 names it so.
+from conversations.fields import EncryptedCharField, EncryptedJSONField, EncryptedTextField
 from conversations.ids import SESSION_ID_MAX_LENGTH, new_session_id
 from conversations.validators import validate_origins, validate_starter_prompts
 
@@ -119,8 +120,8 @@ class Session(models.Model):
     ip_hash = models.CharField(
         max_length=64, blank=True, help_text="Keyed hash of the client IP; the IP is not stored."
     )
-    metadata = models.JSONField(default=dict, blank=True)
-    title = models.CharField(max_length=100, blank=True)
+    metadata = EncryptedJSONField(default=dict, blank=True)
+    title = EncryptedCharField(max_length=100, blank=True)
     # The `seq` the conversation's next message takes: a turn takes two at once with the
     # UPDATE that locks the row (services.turns), rather than reading MAX(seq).
     next_seq = models.PositiveIntegerField(default=1, editable=False)
@@ -155,7 +156,7 @@ class Message(models.Model):
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="messages")
     seq = models.PositiveIntegerField()
     role = models.CharField(max_length=10, choices=Role.choices)
-    content = models.TextField(blank=True)
+    content = EncryptedTextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.COMPLETE)
     # Reply-only fields.
@@ -167,7 +168,7 @@ class Message(models.Model):
     finish_reason = models.CharField(max_length=32, blank=True)
     error_code = models.CharField(max_length=64, blank=True)
     feedback_rating = models.CharField(max_length=4, choices=Rating.choices, blank=True)
-    feedback_comment = models.TextField(blank=True)
+    feedback_comment = EncryptedTextField(blank=True)
     # While a reply is `streaming`: the process writing it (conversations.heartbeat), and the
     # tokens it reserved of its assistant's daily budget, settled when it ends.
     owner = models.CharField(max_length=100, blank=True)
@@ -233,3 +234,18 @@ class ProcessHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return self.process
+
+
+class EncryptionCanary(models.Model):
+    """One known value sealed with the encryption key: `serve` opens it before starting, so a
+    wrong key refuses to start instead of serving text it cannot read (services.encryption)."""
+
+    # One row: starts racing to write it write the same row, and one of them wins.
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    value = EncryptedTextField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="encryption_canary_one_row")]
+
+    def __str__(self) -> str:
+        return "Encryption canary"

@@ -1,5 +1,6 @@
 """Validators for assistant settings stored as JSON; importable before apps load (settings)."""
 
+import base64
 import re
 
 from django.core.exceptions import ValidationError
@@ -40,3 +41,15 @@ def parse_rate(rate: str) -> tuple[int, int]:
         raise ValueError(f"{rate!r} is not a rate like 10/m, 30/h or 5/15m")
     count, multiple, period = match.groups()
     return int(count), int(multiple or 1) * _PERIOD_SECONDS[period]
+
+
+def fernet_key_problem(key: str) -> str | None:
+    """Why `key` is not a Fernet key (32 bytes in URL-safe base64, as Fernet.generate_key()
+    prints it), or None. Never repeats the key: it is a secret."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]{43}=", key):
+        return "not 44 characters of URL-safe base64 ending in '='"
+    try:
+        raw = base64.urlsafe_b64decode(key)
+    except ValueError:
+        return "not URL-safe base64"
+    return None if len(raw) == 32 else "not 32 bytes"

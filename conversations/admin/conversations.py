@@ -17,7 +17,7 @@ from django.utils.html import format_html
 
 from audit.models import AuditEvent
 from audit.services import audit_record, mask_session_ids
-from conversations import selectors, services
+from conversations import encryption, selectors, services
 from conversations.admin import exports
 from conversations.admin.filters import (
     HasErrorFilter,
@@ -97,7 +97,8 @@ class SessionAdmin(admin.ModelAdmin):
     # Exact match only on the id: staff can find a conversation whose id a visitor gave them
     # (an erasure request), but cannot list ids by prefix.
     search_fields = ["=public_id", "title", "messages__content"]
-    search_help_text = "Words in the title or the messages, or a conversation's exact id."
+    # With encryption at rest the text is stored sealed: no database search can read it.
+    encrypted_search_fields = ["=public_id"]
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
     list_per_page = 50
@@ -141,6 +142,20 @@ class SessionAdmin(admin.ModelAdmin):
                 details={"term": mask_session_ids(term)},
             )
         return super().changelist_view(request, extra_context)
+
+    def get_search_fields(self, request):
+        if encryption.keyring().on:
+            return self.encrypted_search_fields
+        return self.search_fields
+
+    @property
+    def search_help_text(self) -> str:
+        if encryption.keyring().on:
+            return (
+                "A conversation's exact id. Message text and titles are encrypted at rest, "
+                "so they cannot be searched."
+            )
+        return "Words in the title or the messages, or a conversation's exact id."
 
     def get_search_results(self, request, queryset, search_term):
         if not search_term:

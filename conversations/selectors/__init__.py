@@ -7,6 +7,7 @@
 - staff: the admin's numbers, search, filters and transcripts
 - overview: the last days in numbers
 - exports: conversations a batch at a time
+- encryption: stored values by the key that encrypted them
 """
 
 from conversations.selectors.assistants import (
@@ -15,6 +16,12 @@ from conversations.selectors.assistants import (
     assistant_widget_config,
 )
 from conversations.selectors.budgets import spent_today, with_spent_today
+from conversations.selectors.encryption import (
+    PLAINTEXT,
+    encrypted_rows_by_key,
+    encryption_canary_problem,
+    encryption_canary_stored,
+)
 from conversations.selectors.exports import conversations_batch
 from conversations.selectors.overview import overview_numbers
 from conversations.selectors.replies import (
@@ -45,6 +52,7 @@ __all__ = [
     "CONVERSATION_NUMBERS",
     "DEFAULT_ASSISTANT",
     "PAGE_SIZE",
+    "PLAINTEXT",
     "abandoned_before",
     "assistant_get",
     "assistant_widget_config",
@@ -54,6 +62,9 @@ __all__ = [
     "conversations_batch",
     "conversations_having",
     "conversations_size",
+    "encrypted_rows_by_key",
+    "encryption_canary_problem",
+    "encryption_canary_stored",
     "overview_numbers",
     "replies_in_flight",
     "reply_abandoned",

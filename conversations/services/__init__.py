@@ -5,8 +5,15 @@
 - budgets: tokens reserved and spent of an assistant's daily budget
 - feedback: the visitor's rating of a reply
 - retention: purging conversations idle past the retention period
+- encryption: the encryption key's canary, and rotation to the newest key
 """
 
+from conversations.services.encryption import (
+    ROTATE_BATCH_SIZE,
+    RotateProgress,
+    encryption_canary_check,
+    encryption_rotate,
+)
 from conversations.services.feedback import message_feedback_set
 from conversations.services.retention import (
     PURGE_BATCH_SIZE,
@@ -37,10 +44,14 @@ from conversations.services.turns import (
 __all__ = [
     "PURGE_BATCH_SIZE",
     "PURGE_MAX_BATCH_SIZE",
+    "ROTATE_BATCH_SIZE",
     "DeleteReport",
     "PurgeReport",
+    "RotateProgress",
     "Turn",
     "TurnEvent",
+    "encryption_canary_check",
+    "encryption_rotate",
     "message_feedback_set",
     "message_post",
     "session_create",

@@ -7,7 +7,6 @@ import time
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connections
 from django.http import HttpResponse, HttpResponseNotFound
 from django.utils.crypto import constant_time_compare
 from django.views.decorators.http import require_GET
@@ -16,7 +15,7 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from chatkit import STARTED_AT, draining
-from conversations import metrics
+from conversations import encryption, metrics, selectors
 from conversations.api import schema
 from conversations.api.views.common import AsyncAPIView, now_iso
 from conversations.db import db_step
@@ -44,8 +43,11 @@ class ReadyView(AsyncAPIView):
             db_step(_check_database)(),
             sync_to_async(_check_cache, thread_sensitive=False)(),
         )
+        database, encrypted = database
         checks = {"database": database, "cache": cache_}
-        ready = checks["database"] == "ok"
+        if encrypted is not None:  # keys set, or text encrypted: whether they fit
+            checks["encryption"] = encrypted
+        ready = database == "ok" and encrypted in (None, "ok")
         if draining.draining():  # stopping (SIGTERM): the load balancer sends no more
             checks["server"] = "draining"
             ready = False
@@ -55,13 +57,17 @@ class ReadyView(AsyncAPIView):
         )
 
 
-def _check_database() -> str:
+def _check_database() -> tuple[str, str | None]:
+    """The database's answer, and whether the encryption keys open its canary (None: there
+    is nothing to check, encryption being off and the canary not sealed). One statement."""
     try:
-        with connections["default"].cursor() as cursor:
-            cursor.execute("SELECT 1")
-        return "ok"
+        stored = selectors.encryption_canary_stored()
     except Exception as exc:  # a probe reports any failure rather than raising it
-        return f"error: {exc.__class__.__name__}"
+        return f"error: {exc.__class__.__name__}", None
+    if selectors.encryption_canary_problem(stored) is not None:
+        # The reason (which key) is for the operator's log at start, not for every prober.
+        return "ok", "error: the encryption keys do not open the database's text"
+    return "ok", ("ok" if encryption.keyring().on else None)
 
 
 def _check_cache() -> str:

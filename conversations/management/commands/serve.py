@@ -5,8 +5,10 @@ import logging
 from django.conf import settings
 from django.core import checks
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
 
 from chatkit import serving
+from conversations import services
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +50,9 @@ class Command(BaseCommand):
                 problems.append(str(message))
             elif not message.is_silenced():
                 logger.warning("%s", message)
+        if not problems:  # a database to read: the key is checked against its canary
+            problems.extend(services.encryption_canary_check())
         if problems:
             raise CommandError("Refusing to start:\n" + "\n".join(problems))
+        connections.close_all()  # the check's connection: the workers open their own
         serving.serve(host=host, port=port, workers=workers, access_log=access_log)
