@@ -2,7 +2,8 @@
 
 - assistants: an assistant, and what the widget may know of it
 - budgets: what assistants spent of their daily token budgets today
-- sessions: conversations as a visitor reaches them, a page of messages at a time
+- sessions: conversations as a visitor reaches them, a page of messages at a time; a
+  signed-in visitor's conversations, a page at a time
 - replies: replies in flight (one at a time per conversation), and a turn's context
 - staff: the admin's numbers, search, filters and transcripts
 - overview: the last days in numbers
@@ -27,8 +28,10 @@ from conversations.selectors.replies import (
 )
 from conversations.selectors.sessions import (
     PAGE_SIZE,
+    VISITOR_SESSIONS_PAGE_SIZE,
     session_get,
     session_messages_page,
+    visitor_sessions_page,
 )
 from conversations.selectors.staff import (
     CONVERSATION_NUMBERS,
@@ -45,6 +48,7 @@ __all__ = [
     "CONVERSATION_NUMBERS",
     "DEFAULT_ASSISTANT",
     "PAGE_SIZE",
+    "VISITOR_SESSIONS_PAGE_SIZE",
     "abandoned_before",
     "assistant_get",
     "assistant_widget_config",
@@ -63,5 +67,6 @@ __all__ = [
     "session_transcript",
     "spent_today",
     "turn_context",
+    "visitor_sessions_page",
     "with_spent_today",
 ]

@@ -34,4 +34,5 @@ def assistant_widget_config(*, slug: str) -> dict:
         "privacy_url": assistant.privacy_url,
         "unavailable_message": assistant.unavailable_message,
         "retention_days": settings.CHATKIT_RETENTION_DAYS,
+        "identity": assistant.identity_mode,
     }

@@ -5,9 +5,11 @@
 - budgets: tokens reserved and spent of an assistant's daily budget
 - feedback: the visitor's rating of a reply
 - retention: purging conversations idle past the retention period
+- identity: assistants' identity secrets (signed-in visitors)
 """
 
 from conversations.services.feedback import message_feedback_set
+from conversations.services.identity import identity_secret_rotate
 from conversations.services.retention import (
     PURGE_BATCH_SIZE,
     PURGE_MAX_BATCH_SIZE,
@@ -20,6 +22,7 @@ from conversations.services.sessions import (
     session_delete,
     session_delete_many,
     session_start,
+    visitor_sessions_delete,
 )
 from conversations.services.turns import (
     Turn,
@@ -41,6 +44,7 @@ __all__ = [
     "PurgeReport",
     "Turn",
     "TurnEvent",
+    "identity_secret_rotate",
     "message_feedback_set",
     "message_post",
     "session_create",
@@ -55,4 +59,5 @@ __all__ = [
     "turn_open",
     "turn_open_sync",
     "turn_start",
+    "visitor_sessions_delete",
 ]
