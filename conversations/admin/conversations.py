@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from conversations import selectors, services
 from conversations.admin import exports
@@ -21,6 +21,7 @@ from conversations.admin.filters import (
     HasErrorFilter,
     HasFeedbackFilter,
     HasNegativeFeedbackFilter,
+    SignedInFilter,
 )
 from conversations.admin.overview import overview
 from conversations.exceptions import ReplyInFlight
@@ -91,11 +92,23 @@ class SessionAdmin(admin.ModelAdmin):
         HasErrorFilter,
         HasNegativeFeedbackFilter,
         HasFeedbackFilter,
+        SignedInFilter,
     ]
     # Exact match only on the id: staff can find a conversation whose id a visitor gave them
-    # (an erasure request), but cannot list ids by prefix.
-    search_fields = ["=public_id", "title", "messages__content"]
-    search_help_text = "Words in the title or the messages, or a conversation's exact id."
+    # (an erasure request), but cannot list ids by prefix. A signed-in visitor's user id is
+    # matched exactly too (their index serves it); their name and email by words.
+    search_fields = [
+        "=public_id",
+        "title",
+        "messages__content",
+        "=visitor_sub",
+        "visitor_name",
+        "visitor_email",
+    ]
+    search_help_text = (
+        "Words in the title or the messages, or a signed-in visitor's name or email; or a "
+        "conversation's or a visitor's exact id."
+    )
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
     list_per_page = 50
@@ -108,6 +121,9 @@ class SessionAdmin(admin.ModelAdmin):
         "origin",
         "user_agent",
         "metadata",
+        "visitor_sub",
+        "visitor_name",
+        "visitor_email",
     ]
     readonly_fields = fields
     actions = ["export_jsonl", "export_csv"]
@@ -127,6 +143,28 @@ class SessionAdmin(admin.ModelAdmin):
 
     def get_changelist(self, request, **kwargs):
         return ConversationChangeList
+
+    def get_list_display(self, request):
+        # The visitor's column only where the host site signs visitors in: elsewhere it would
+        # take the title's room for nothing. (Asked once a page: Django asks for the columns
+        # more than once.)
+        columns = list(super().get_list_display(request))
+        if not hasattr(request, "_chatkit_identity_in_use"):
+            request._chatkit_identity_in_use = selectors.identity_in_use()
+        if request._chatkit_identity_in_use:
+            columns.insert(columns.index("message_count"), "visitor")
+        return columns
+
+    @admin.display(description="visitor", ordering="visitor_sub")
+    def visitor(self, session: Session):
+        """A signed-in visitor's id, then name and email, each on a line of its own, cut to
+        the column with the whole of it on hover; "-" for an anonymous one."""
+        if not session.visitor_sub:
+            return "-"
+        lines = [session.visitor_sub, session.visitor_name, session.visitor_email]
+        return format_html_join(
+            "", '<span class="one-line" title="{}">{}</span>', ((t, t) for t in lines if t)
+        )
 
     def get_search_results(self, request, queryset, search_term):
         if not search_term:

@@ -14,6 +14,7 @@ from conversations.selectors.assistants import (
     DEFAULT_ASSISTANT,
     assistant_get,
     assistant_widget_config,
+    identity_in_use,
 )
 from conversations.selectors.budgets import spent_today, with_spent_today
 from conversations.selectors.exports import conversations_batch
@@ -58,6 +59,7 @@ __all__ = [
     "conversations_batch",
     "conversations_having",
     "conversations_size",
+    "identity_in_use",
     "overview_numbers",
     "replies_in_flight",
     "reply_abandoned",

@@ -36,3 +36,8 @@ def assistant_widget_config(*, slug: str) -> dict:
         "retention_days": settings.CHATKIT_RETENTION_DAYS,
         "identity": assistant.identity_mode,
     }
+
+
+def identity_in_use() -> bool:
+    """Does any assistant sign visitors in? (The admin shows the visitor's column only then.)"""
+    return Assistant.objects.exclude(identity_mode=Assistant.IdentityMode.OFF).exists()

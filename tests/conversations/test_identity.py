@@ -17,8 +17,9 @@ from django.utils import timezone
 
 from conversations import identity, services
 from conversations.models import Assistant, Message, Session
+from tests.conversations.test_admin import rows
 from tests.factories import conversation, reply, visitor
-from tests.helpers import post_json
+from tests.helpers import ADMIN_CONVERSATIONS, post_json
 
 SUB = "user-42"
 
@@ -451,3 +452,89 @@ def test_the_preflight_of_another_origin_gets_no_cors_headers(api, settings):
         HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization",
     )
     assert "Access-Control-Allow-Origin" not in response
+
+
+# --- The admin ----------------------------------------------------------------------------------
+
+ASSISTANTS = "/admin/conversations/assistant/"
+
+
+@pytest.fixture
+def visitors(signed):
+    """A signed-in visitor's conversation and an anonymous one."""
+    ada = conversation(
+        signed,
+        visitor("Hi"),
+        title="ada's",
+        visitor_sub="u-ada",
+        visitor_name="Ada Lovelace",
+        visitor_email="ada@example.com",
+    )
+    anonymous = conversation(signed, visitor("Hi"), title="anonymous")
+    return ada, anonymous
+
+
+def test_the_list_shows_the_visitor_in_one_column(admin_client, visitors):
+    page = admin_client.get(ADMIN_CONVERSATIONS)
+    shown = {row["title"]: row["visitor"] for row in rows(page)}
+    assert shown == {"ada's": "u-adaAda Lovelaceada@example.com", "anonymous": "-"}
+    content = page.content.decode()
+    assert '<span class="one-line" title="ada@example.com">' in content
+
+
+def test_the_list_has_no_visitor_column_while_no_assistant_signs_visitors_in(
+    admin_client, assistant
+):
+    conversation(assistant, visitor("Hi"), title="one")
+    assert "visitor" not in rows(admin_client.get(ADMIN_CONVERSATIONS))[0]
+
+
+def test_the_list_filters_signed_in_and_anonymous_visitors(admin_client, visitors):
+    signed_in = admin_client.get(ADMIN_CONVERSATIONS + "?signed_in=yes")
+    assert [row["title"] for row in rows(signed_in)] == ["ada's"]
+    anonymous = admin_client.get(ADMIN_CONVERSATIONS + "?signed_in=no")
+    assert [row["title"] for row in rows(anonymous)] == ["anonymous"]
+
+
+@pytest.mark.parametrize("term", ["u-ada", "Lovelace", "ada@example"])
+def test_the_list_searches_by_visitor_id_name_and_email(admin_client, visitors, term):
+    page = admin_client.get(ADMIN_CONVERSATIONS, {"q": term})
+    assert [row["title"] for row in rows(page)] == ["ada's"]
+
+
+def test_the_visitor_id_is_matched_exactly(admin_client, visitors):
+    assert rows(admin_client.get(ADMIN_CONVERSATIONS, {"q": "u-ad"})) == []
+
+
+def test_a_new_secret_is_shown_once_and_never_in_a_url(admin_client, assistant):
+    response = admin_client.post(
+        ASSISTANTS,
+        {"action": "identity_secret_generate", "_selected_action": [assistant.pk]},
+    )
+    assert response.status_code == 302
+    assert "secret" not in response["Location"].lower()
+    assistant.refresh_from_db()
+    secret = assistant.identity_secret
+    assert len(secret) == 43
+    assert secret not in response.cookies.output()
+
+    shown = admin_client.get(response["Location"])
+    assert secret in shown.content.decode()
+    assert secret not in shown.cookies.output()  # the message was not carried in a cookie
+    assert secret not in admin_client.get(ASSISTANTS).content.decode()
+    change = admin_client.get(f"{ASSISTANTS}{assistant.pk}/change/").content.decode()
+    assert secret not in change
+    assert "Set, rotated at" in change
+
+
+def test_the_change_page_says_how_to_get_a_secret_and_edits_the_mode(admin_client, assistant):
+    page = admin_client.get(f"{ASSISTANTS}{assistant.pk}/change/").content.decode()
+    assert "Not set" in page
+    assert 'name="identity_mode"' in page
+    assert 'name="identity_secret"' not in page
+
+
+def test_rotating_shows_until_when_the_previous_secret_is_accepted(admin_client, signed):
+    services.identity_secret_rotate(assistant=signed)
+    page = admin_client.get(f"{ASSISTANTS}{signed.pk}/change/").content.decode()
+    assert "the previous one is accepted until" in page
