@@ -227,7 +227,15 @@ sessions_list = extend_schema(
     description="A signed-in visitor's conversations with an assistant, newest activity "
     f"first, {VISITOR_SESSIONS_PAGE_SIZE} a page. Needs the visitor's identity token "
     "(401 `token_required` without one, or when the assistant's identity mode is `off`).",
-    responses={200: s.VisitorSessionListSerializer, **errors(400, 401, 403, 404, 503)},
+    responses={
+        200: s.VisitorSessionListSerializer,
+        **errors(400, 401, 403, 404, 503),
+        404: OpenApiResponse(
+            s.ErrorSerializer,
+            description="No such assistant, or no such page (a `cursor` this endpoint did not "
+            "give).",
+        ),
+    },
 )
 sessions_post = extend_schema(
     tags=["v1"],

@@ -206,19 +206,37 @@ class SessionPageSerializer(serializers.Serializer):
     )
 
 
+class QueryTextField(StrictCharField):
+    """Text in a query string, strictly: given once, and `?name=` is blank (refused), not
+    absent as DRF would read it."""
+
+    default_error_messages = {"repeated": "Give this parameter once."}
+
+    def get_value(self, query: QueryDict):
+        values = query.getlist(self.field_name)
+        if not values:
+            return empty
+        return values if len(values) > 1 else values[0]
+
+    def to_internal_value(self, data):
+        if isinstance(data, list):
+            self.fail("repeated")
+        return super().to_internal_value(data)
+
+
 class SessionListQuerySerializer(serializers.Serializer):
     """The query of GET /api/v1/sessions: whose assistant, which page."""
 
-    assistant = StrictCharField(
+    assistant = QueryTextField(
         required=False,
         default="default",
         validators=[validate_slug],
-        help_text="The assistant's slug.",
+        help_text="The assistant's slug (at most once).",
     )
-    cursor = StrictCharField(
+    cursor = QueryTextField(
         required=False,
         max_length=200,
-        help_text="The `next` of the previous page, as given.",
+        help_text="The `next` of the previous page, as given (at most once).",
     )
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from django.db.models import Q
 
-from conversations.exceptions import InvalidInput, SessionNotFound
+from conversations.exceptions import NotFound, SessionNotFound
 from conversations.ids import SESSION_ID
 from conversations.models import Assistant, Message, Session
 
@@ -65,7 +65,8 @@ def cursor_encode(session: Session) -> str:
 
 
 def cursor_decode(cursor: str) -> tuple[datetime, int]:
-    """A cursor's last activity and id. Raises InvalidInput for one not made here."""
+    """A cursor's last activity and id. Raises NotFound for one not made here: like a
+    malformed conversation id, it names no page there is."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         activity, pk = raw.split("|")
@@ -74,7 +75,7 @@ def cursor_decode(cursor: str) -> tuple[datetime, int]:
             raise ValueError(cursor)
         return when, int(pk)
     except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise InvalidInput("cursor: not a cursor this endpoint gave.") from None
+        raise NotFound("No such page: a cursor is the `next` of a page, as given.") from None
 
 
 def session_messages_page(

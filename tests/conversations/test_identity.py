@@ -386,8 +386,16 @@ def test_the_list_pages_a_visitors_conversations_newest_activity_first(api, sign
     assert listed == [s.public_id for s in expected]
 
 
-def test_a_cursor_not_made_here_is_400(api, signed):
-    response = api.get("/api/v1/sessions?cursor=bm9wZQ", **bearer(token(signed)))
+@pytest.mark.parametrize("cursor", ["bm9wZQ", "0", "%FF", "MjAyNi0xMS0zMFQxMDowMDowMHwx"])
+def test_a_cursor_not_made_here_is_404_like_a_malformed_id(api, signed, cursor):
+    # The last: a cursor's shape ("<time>|<id>") with a time that has no zone.
+    response = api.get(f"/api/v1/sessions?cursor={cursor}", **bearer(token(signed)))
+    error(response, 404, "not_found")
+
+
+@pytest.mark.parametrize("query", ["assistant=", "cursor=", "assistant=default&assistant=x"])
+def test_a_blank_or_repeated_parameter_is_400(api, signed, query):
+    response = api.get(f"/api/v1/sessions?{query}", **bearer(token(signed)))
     error(response, 400, "invalid")
 
 
