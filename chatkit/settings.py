@@ -213,6 +213,18 @@ SPECTACULAR_SETTINGS = {
     # describe the JSON inside each event of the reply stream.
     "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Signed-in visitors: the identity token the host site signs (conversations.identity).
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "visitorToken": {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": "A signed-in visitor's identity token: HS256, signed by the host "
+                "site's server with the assistant's identity secret.",
+            }
+        }
+    },
     # Swagger UI from the sidecar package: served locally, nothing from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -313,6 +325,20 @@ for _number, _key in enumerate(CHATKIT_ENCRYPTION_KEYS, start=1):
         )
 if len(set(CHATKIT_ENCRYPTION_KEYS)) < len(CHATKIT_ENCRYPTION_KEYS):
     raise ImproperlyConfigured("CHATKIT_ENCRYPTION_KEYS lists a key twice.")
+
+# --- Signed-in visitors (conversations.identity) ----------------------------------------------
+# The longest a visitor's token may live, in seconds: one whose `exp` is further than this
+# from now (or from its `iat`) is refused, so a leaked token is not good for long.
+CHATKIT_IDENTITY_TOKEN_MAX_AGE = env.int("CHATKIT_IDENTITY_TOKEN_MAX_AGE", default=3600)
+if CHATKIT_IDENTITY_TOKEN_MAX_AGE < 1:
+    raise ImproperlyConfigured("CHATKIT_IDENTITY_TOKEN_MAX_AGE must be at least 1 second.")
+# After an assistant's identity secret is rotated, how long tokens signed with the previous
+# one are still accepted (the host's servers switch over meanwhile); 0: not at all.
+CHATKIT_IDENTITY_ROTATION_GRACE_HOURS = env.float(
+    "CHATKIT_IDENTITY_ROTATION_GRACE_HOURS", default=24.0
+)
+if CHATKIT_IDENTITY_ROTATION_GRACE_HOURS < 0:
+    raise ImproperlyConfigured("CHATKIT_IDENTITY_ROTATION_GRACE_HOURS must not be negative.")
 
 # --- Rate limits ----------------------------------------------------------------------------
 # Counted in the cache (Redis with REDIS_URL: shared by every process), per client IP by its

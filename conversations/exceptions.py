@@ -102,3 +102,25 @@ class ServerShutdown(ChatKitError):
     message = "The server is restarting; try again in a moment."
     retryable = True
     retry_after = 5
+
+
+class IdentityRefused(ChatKitError):
+    """The admission gate's refusal of a visitor's identity token (conversations.identity)."""
+
+    status = 401
+    headers = {"WWW-Authenticate": "Bearer"}  # RFC 6750: the scheme that would be accepted
+
+
+class TokenInvalid(IdentityRefused):
+    code = "token_invalid"
+    message = "The identity token is not valid."
+
+
+class TokenExpired(IdentityRefused):
+    code = "token_expired"
+    message = "The identity token has expired; get a new one from the site."
+
+
+class TokenRequired(IdentityRefused):
+    code = "token_required"
+    message = "This assistant is for signed-in visitors: an identity token is required."

@@ -82,6 +82,28 @@ class Assistant(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # Signed-in visitors (conversations.identity): the host site's server signs a token with
+    # this secret, vouching for who its logged-in user is. Whoever holds the secret can mint
+    # tokens for anyone: it is shown once, when generated, and never again.
+    class IdentityMode(models.TextChoices):
+        OFF = "off", "off: every visitor is anonymous"
+        OPTIONAL = "optional", "optional: anonymous visitors and signed-in ones"
+        REQUIRED = "required", "required: signed-in visitors only"
+
+    identity_mode = models.CharField(
+        max_length=8,
+        choices=IdentityMode.choices,
+        default=IdentityMode.OFF,
+        help_text="Whether the host site vouches for its logged-in visitors with a signed "
+        "token (see the README's identity section).",
+    )
+    # Whoever holds it can sign in as anyone: sealed at rest like the conversations' text.
+    identity_secret = EncryptedCharField(max_length=255, blank=True, editable=False)
+    # Still accepted until CHATKIT_IDENTITY_ROTATION_GRACE_HOURS after the rotation, so that
+    # the host's servers can switch to the new secret without refusing visitors meanwhile.
+    identity_secret_previous = EncryptedCharField(max_length=255, blank=True, editable=False)
+    identity_rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
+
     class Meta:
         ordering = ["slug"]
         constraints = [
@@ -99,6 +121,10 @@ class Assistant(models.Model):
             models.CheckConstraint(
                 condition=Q(privacy_url="") | Q(privacy_url__regex=r"^https?://"),
                 name="assistant_privacy_url_http",
+            ),
+            models.CheckConstraint(
+                condition=Q(identity_mode__in=["off", "optional", "required"]),
+                name="assistant_identity_mode_valid",
             ),
         ]
 
@@ -125,10 +151,24 @@ class Session(models.Model):
     # The `seq` the conversation's next message takes: a turn takes two at once with the
     # UPDATE that locks the row (services.turns), rather than reading MAX(seq).
     next_seq = models.PositiveIntegerField(default=1, editable=False)
+    # The signed-in visitor it belongs to (the token's `sub`), blank for an anonymous one;
+    # name and email as the latest token of that visitor gave them.
+    visitor_sub = models.CharField(max_length=255, blank=True, default="")
+    visitor_name = EncryptedCharField(max_length=255, blank=True, default="")
+    visitor_email = EncryptedCharField(max_length=255, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "conversation"
+        indexes = [
+            # A signed-in visitor's conversations with an assistant, newest activity first
+            # (GET /api/v1/sessions); and the erasure of one person's conversations.
+            models.Index(
+                fields=["visitor_sub", "assistant", "-last_activity_at", "-id"],
+                name="session_visitor_activity",
+                condition=~Q(visitor_sub=""),
+            ),
+        ]
 
     def __str__(self) -> str:
         # Never the public id (the visitor's secret), nor the title (the visitor's words):

@@ -9,10 +9,18 @@ Every entry point passes through it, in this order, before anything is stored:
     ... then, in the turn's opening database step (services.turns), with the session it
     looks up: turn_origin_check(visitor, session.assistant), and budget_reserve(...)
 
+With the assistant known (a conversation's, or the one being started with), the gate also
+reads the visitor's identity token (conversations.identity): `visitor_identity` for a new
+conversation, `session_owner_check` for an existing one, which only its owner reaches. A
+conversation's lookup already matches on the `sub` the token claims (anonymous ones, or that
+visitor's), so the check costs no query; the signature is verified once the assistant, whose
+secret it needs, is known.
+
 It raises typed errors the API turns into statuses: OriginNotAllowed (403),
-SimpleRequestRefused (415), SessionNotFound (404), RateLimited and BudgetExhausted (429, with
-Retry-After). Counters are keyed by keyed hashes of the client IP and of the session id,
-never the IP or the id (the visitor's credential) themselves.
+SimpleRequestRefused (415), SessionNotFound (404), TokenInvalid, TokenExpired and
+TokenRequired (401), RateLimited and BudgetExhausted (429, with Retry-After). Counters are
+keyed by keyed hashes of the client IP and of the session id, never the IP or the id (the
+visitor's credential) themselves.
 """
 
 import contextlib
@@ -25,8 +33,15 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
 
-from conversations import limits, metrics, selectors
-from conversations.exceptions import OriginNotAllowed, Refused, SimpleRequestRefused
+from conversations import identity, limits, metrics, selectors
+from conversations.exceptions import (
+    IdentityRefused,
+    OriginNotAllowed,
+    Refused,
+    SessionNotFound,
+    SimpleRequestRefused,
+    TokenRequired,
+)
 from conversations.models import Assistant, Session
 
 # Body types a page on any site may POST cross-site without a CORS preflight.
@@ -96,11 +111,14 @@ class Visitor:
     ip_hash: str
     user_agent: str = ""
     simple_body: bool = False  # text/plain or a form: what any site may send unasked
+    token: str = ""  # the identity token (`Authorization: Bearer`), not verified yet
+    claimed_sub: str = ""  # the `sub` it claims, to look conversations up by
 
     @classmethod
     def of(cls, request: HttpRequest) -> "Visitor":
         ip = client_ip(request)
         content_type = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+        token = identity.bearer_token(request.headers.get("Authorization", ""))
         return cls(
             origin=_origin(request.headers.get("Origin", "")),
             own_host=request.get_host().lower(),
@@ -108,6 +126,8 @@ class Visitor:
             ip_hash=ip_hash(ip),
             user_agent=request.headers.get("User-Agent", ""),
             simple_body=content_type in SIMPLE_CONTENT_TYPES,
+            token=token,
+            claimed_sub=identity.claimed_sub(token),
         )
 
 
@@ -136,11 +156,45 @@ def origin_check(visitor: Visitor, assistant: Assistant) -> None:
         raise OriginNotAllowed()
 
 
+def visitor_identity(visitor: Visitor, assistant: Assistant) -> identity.Identity | None:
+    """Who the visitor is for this assistant: the identity their token proves, or None for an
+    anonymous visitor (and for every visitor of an assistant whose identity mode is off: the
+    header is ignored there). Raises TokenRequired, TokenInvalid, TokenExpired (401)."""
+    with _refusals_counted():
+        mode = assistant.identity_mode
+        if mode == Assistant.IdentityMode.OFF:
+            return None
+        if not visitor.token:
+            if mode == Assistant.IdentityMode.REQUIRED:
+                raise TokenRequired()
+            return None
+        return identity.token_verify(visitor.token, assistant=assistant)
+
+
+def session_owner_check(visitor: Visitor, session: Session) -> identity.Identity | None:
+    """May this visitor use this conversation? An anonymous one, anybody holding its id (but
+    in `required` mode, only signed-in visitors); a signed-in visitor's, only they, on any
+    device: anyone else is told it does not exist (404), as for an unknown id. Returns the
+    visitor's identity (None: anonymous)."""
+    who = visitor_identity(visitor, session.assistant)
+    if session.visitor_sub and (who is None or who.sub != session.visitor_sub):
+        raise SessionNotFound()
+    return who
+
+
+def session_visitor_sub(visitor: Visitor | None) -> str | None:
+    """What a conversation's lookup matches `visitor_sub` on: "" (anonymous conversations
+    only) or the `sub` the token claims (those and that visitor's; the claim is verified with
+    the conversation's assistant: `session_owner_check`). None, for a trusted caller: any."""
+    return None if visitor is None else visitor.claimed_sub
+
+
 def session_reachable(visitor: Visitor, public_id: str) -> Session:
-    """The session a visitor names, if their page may use its assistant (reads, deletion,
-    feedback: no limit is counted)."""
-    session = selectors.session_get(public_id=public_id)
+    """The session a visitor names, if their page may use its assistant and it is theirs to
+    use (reads, deletion, feedback: no limit is counted)."""
+    session = selectors.session_get(public_id=public_id, visitor_sub=visitor.claimed_sub)
     origin_check(visitor, session.assistant)
+    session_owner_check(visitor, session)
     return session
 
 
@@ -193,6 +247,6 @@ def _refusals_counted() -> Iterator[None]:
     """Count what the gate turns away, by reason (the error's code)."""
     try:
         yield
-    except (Refused, OriginNotAllowed, SimpleRequestRefused) as exc:
+    except (Refused, OriginNotAllowed, SimpleRequestRefused, IdentityRefused) as exc:
         metrics.REFUSED.labels(exc.code).inc()
         raise

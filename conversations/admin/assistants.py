@@ -1,15 +1,25 @@
-"""Assistants in the admin: every setting, lists edited one per line, a link to try one."""
+"""Assistants in the admin: every setting, lists edited one per line, a link to try one; the
+identity secret generated (never typed in) and shown once."""
+
+from datetime import timedelta
 
 from django import forms
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from audit.models import AuditEvent
 from audit.services import audit_record, field_changes
-from conversations import selectors
+from conversations import selectors, services
 from conversations.models import Assistant
+
+# Where a secret just generated waits (in the staff member's server-side session, never in a
+# URL or a cookie) for the page that shows it once.
+NEW_SECRETS = "chatkit.identity_secrets_new"
 
 # The editable settings, by the section of the assistant's page they are shown in.
 SECTIONS = {
@@ -24,6 +34,7 @@ SECTIONS = {
     "Budget": ["daily_token_budget", "unavailable_message"],
     "Widget": ["greeting", "starter_prompts", "accent_color", "notice", "privacy_url"],
     "Where it may be used": ["allowed_origins"],
+    "Signed-in visitors": ["identity_mode"],
 }
 
 
@@ -37,6 +48,23 @@ def _settings_of(assistant: Assistant | None) -> dict:
         for field in Assistant._meta.concrete_fields
         if field.editable and not field.primary_key
     }
+
+
+def _identity_secrets_of(assistant: Assistant) -> dict:
+    """The identity secret's fields (not editable, so not in `_settings_of`), as the audit
+    log compares them: the secrets themselves masked by `field_changes`."""
+    return {
+        name: getattr(assistant, name)
+        for name in ("identity_secret", "identity_secret_previous", "identity_rotated_at")
+    }
+
+
+# Read-only fields shown in a section beside its settings.
+READ_ONLY_BESIDE = {"Budget": ["budget_today"], "Signed-in visitors": ["identity_secret_state"]}
+
+
+def _when(moment) -> str:
+    return date_format(timezone.localtime(moment), "Y-m-d H:i T")
 
 
 class LinesField(forms.CharField):
@@ -114,11 +142,18 @@ class AssistantAdmin(admin.ModelAdmin):
     list_filter = ["is_active"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
-    readonly_fields = ["try_it", "budget_today", "created_at", "updated_at"]
+    readonly_fields = [
+        "try_it",
+        "budget_today",
+        "created_at",
+        "updated_at",
+        "identity_secret_state",
+    ]
+    actions = ["identity_secret_generate"]
     fieldsets = [
         (None, {"fields": [*SECTIONS[None], "try_it"]}),
         *[
-            (title, {"fields": [*fields, "budget_today"] if title == "Budget" else fields})
+            (title, {"fields": [*fields, *READ_ONLY_BESIDE.get(title, [])]})
             for title, fields in SECTIONS.items()
             if title
         ],
@@ -174,6 +209,60 @@ class AssistantAdmin(admin.ModelAdmin):
     @admin.display(description="model", ordering="model")
     def model_name(self, assistant: Assistant) -> str:
         return assistant.model or "(OPENAI_MODEL)"
+
+    @admin.action(
+        description="Generate a new identity secret (the current one stays valid for the "
+        "grace period)",
+        permissions=["change"],
+    )
+    def identity_secret_generate(self, request, queryset):
+        # Kept for the list's next page, which shows each once: not put in a message now, as
+        # the messages framework may carry it in a cookie.
+        new = {}
+        for assistant in queryset:
+            before = _identity_secrets_of(assistant)
+            new[assistant.slug] = services.identity_secret_rotate(assistant=assistant)
+            audit_record(
+                action=AuditEvent.Action.ASSISTANT_CHANGE,
+                request=request,
+                details={
+                    "assistant": assistant.pk,
+                    "slug": assistant.slug,
+                    "changes": field_changes(before=before, after=_identity_secrets_of(assistant)),
+                },
+            )
+        request.session[NEW_SECRETS] = {**request.session.get(NEW_SECRETS, {}), **new}
+
+    def changelist_view(self, request, extra_context=None):
+        # Added while this page renders, and read by it: a message never leaves the server.
+        for slug, secret in request.session.pop(NEW_SECRETS, {}).items():
+            self.message_user(
+                request,
+                format_html(
+                    "The identity secret of {} is <code>{}</code>. Copy it to the host site's "
+                    "server now: it is not shown again.",
+                    slug,
+                    secret,
+                ),
+                messages.WARNING,
+            )
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="identity secret")
+    def identity_secret_state(self, assistant: Assistant) -> str:
+        if not assistant.identity_secret:
+            return (
+                'Not set. Generate one with the action "Generate a new identity secret" '
+                "on the list of assistants; it is shown once."
+            )
+        state = "Set"
+        if assistant.identity_rotated_at is not None:
+            state += f", rotated at {_when(assistant.identity_rotated_at)}"
+            grace = timedelta(hours=settings.CHATKIT_IDENTITY_ROTATION_GRACE_HOURS)
+            until = assistant.identity_rotated_at + grace
+            if assistant.identity_secret_previous and timezone.now() < until:
+                state += f"; the previous one is accepted until {_when(until)}"
+        return state + ". Not shown again: generate a new one if it is lost."
 
     @admin.display(description="try it")
     def try_it(self, assistant: Assistant) -> str:

@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from audit.models import AuditEvent
 from audit.services import audit_record, mask_session_ids
@@ -23,6 +23,7 @@ from conversations.admin.filters import (
     HasErrorFilter,
     HasFeedbackFilter,
     HasNegativeFeedbackFilter,
+    SignedInFilter,
 )
 from conversations.admin.overview import overview
 from conversations.exceptions import ReplyInFlight
@@ -93,12 +94,22 @@ class SessionAdmin(admin.ModelAdmin):
         HasErrorFilter,
         HasNegativeFeedbackFilter,
         HasFeedbackFilter,
+        SignedInFilter,
     ]
     # Exact match only on the id: staff can find a conversation whose id a visitor gave them
-    # (an erasure request), but cannot list ids by prefix.
-    search_fields = ["=public_id", "title", "messages__content"]
-    # With encryption at rest the text is stored sealed: no database search can read it.
-    encrypted_search_fields = ["=public_id"]
+    # (an erasure request), but cannot list ids by prefix. A signed-in visitor's user id is
+    # matched exactly too (their index serves it); their name and email by words.
+    search_fields = [
+        "=public_id",
+        "title",
+        "messages__content",
+        "=visitor_sub",
+        "visitor_name",
+        "visitor_email",
+    ]
+    # With encryption at rest the text, names and emails are stored sealed: no database
+    # search can read them; the ids are stored as they are.
+    encrypted_search_fields = ["=public_id", "=visitor_sub"]
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
     list_per_page = 50
@@ -111,6 +122,9 @@ class SessionAdmin(admin.ModelAdmin):
         "origin",
         "user_agent",
         "metadata",
+        "visitor_sub",
+        "visitor_name",
+        "visitor_email",
     ]
     readonly_fields = fields
     actions = ["export_jsonl", "export_csv"]
@@ -152,10 +166,35 @@ class SessionAdmin(admin.ModelAdmin):
     def search_help_text(self) -> str:
         if encryption.keyring().on:
             return (
-                "A conversation's exact id. Message text and titles are encrypted at rest, "
-                "so they cannot be searched."
+                "A conversation's or a signed-in visitor's exact id. Message text, titles and "
+                "visitors' names and emails are encrypted at rest, so they cannot be searched."
             )
-        return "Words in the title or the messages, or a conversation's exact id."
+        return (
+            "Words in the title or the messages, or a signed-in visitor's name or email; or a "
+            "conversation's or a visitor's exact id."
+        )
+
+    def get_list_display(self, request):
+        # The visitor's column only where the host site signs visitors in: elsewhere it would
+        # take the title's room for nothing. (Asked once a page: Django asks for the columns
+        # more than once.)
+        columns = list(super().get_list_display(request))
+        if not hasattr(request, "_chatkit_identity_in_use"):
+            request._chatkit_identity_in_use = selectors.identity_in_use()
+        if request._chatkit_identity_in_use:
+            columns.insert(columns.index("message_count"), "visitor")
+        return columns
+
+    @admin.display(description="visitor", ordering="visitor_sub")
+    def visitor(self, session: Session):
+        """A signed-in visitor's id, then name and email, each on a line of its own, cut to
+        the column with the whole of it on hover; "-" for an anonymous one."""
+        if not session.visitor_sub:
+            return "-"
+        lines = [session.visitor_sub, session.visitor_name, session.visitor_email]
+        return format_html_join(
+            "", '<span class="one-line" title="{}">{}</span>', ((t, t) for t in lines if t)
+        )
 
     def get_search_results(self, request, queryset, search_term):
         if not search_term:

@@ -1,4 +1,4 @@
-"""The conversation list's filters on what its messages hold."""
+"""The conversation list's filters on what its messages hold, and on who its visitor is."""
 
 from django.contrib import admin
 from django.db.models import Q
@@ -38,3 +38,20 @@ class HasNegativeFeedbackFilter(MessageExistsFilter):
     title = "has negative feedback"
     parameter_name = "has_negative_feedback"
     condition = Q(feedback_rating=Message.Rating.DOWN)
+
+
+class SignedInFilter(admin.SimpleListFilter):
+    """Conversations of visitors the host site signed in (a token's `sub`), or anonymous ones."""
+
+    title = "visitor"
+    parameter_name = "signed_in"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Signed in"), ("no", "Anonymous")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(visitor_sub="")
+        if self.value() == "no":
+            return queryset.filter(visitor_sub="")
+        return None

@@ -65,12 +65,15 @@ def exception_handler(exc: Exception, context: dict) -> JsonResponse | None:
     if isinstance(exc, ChatKitError):
         extra = {"retryable": exc.retryable} if hasattr(exc, "retryable") else {}
         retry_after = getattr(exc, "retry_after", None)
+        headers = dict(getattr(exc, "headers", {}))  # WWW-Authenticate on a 401
+        if retry_after:
+            headers["Retry-After"] = str(retry_after)
         return error_response(
             request,
             status=exc.status,
             code=exc.code,
             message=exc.message,
-            headers={"Retry-After": str(retry_after)} if retry_after else None,
+            headers=headers or None,
             **extra,
         )
     if isinstance(exc, RequestDataTooBig):

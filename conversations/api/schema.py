@@ -16,11 +16,15 @@ from rest_framework import serializers
 
 from conversations.api import serializers as s
 from conversations.exceptions import RateLimited
+from conversations.selectors import VISITOR_SESSIONS_PAGE_SIZE
 
 # What each error status means; every operation lists the ones it can answer, in v1's shape
 # or (the seed routes) in the seed's own `{"error": "text"}`.
 ERROR_DESCRIPTIONS = {
     400: "The input is not valid; the message says which part.",
+    401: "The visitor's identity token is not valid (v1 code `token_invalid`), has expired "
+    "(`token_expired`: get a new one and try again), or is missing where the assistant's "
+    "identity mode is `required` (`token_required`).",
     403: "This site (the request's `Origin`) may not use this assistant.",
     404: "No such session, message or assistant (an unknown and a foreign id alike).",
     409: "A reply is still being written in this conversation; wait for it to finish.",
@@ -49,6 +53,19 @@ RETRY_AFTER = OpenApiParameter(
     required=True,
     description="Seconds to wait before trying again.",
 )
+
+
+# On every operation that can answer 401: the scheme that would be accepted.
+WWW_AUTHENTICATE = OpenApiParameter(
+    "WWW-Authenticate",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    response=[401],
+    required=True,
+    description="`Bearer`: send the visitor's identity token as `Authorization: Bearer`.",
+)
+# The operations that read the visitor's identity token: with one, or anonymous.
+VISITOR_TOKEN = [{"visitorToken": []}, {}]
 
 
 def errors(*statuses: int, shape=s.ErrorSerializer) -> dict:
@@ -168,20 +185,24 @@ ready = extend_schema(
 seed_create_session = extend_schema(
     tags=["seed"],
     request=None,
-    parameters=[RETRY_AFTER],
+    auth=VISITOR_TOKEN,
+    parameters=[RETRY_AFTER, WWW_AUTHENTICATE],
     responses={
         200: s.SeedSessionSerializer,
-        **errors(403, 404, 413, 415, 429, 503, shape=s.SeedErrorSerializer),
+        **errors(401, 403, 404, 413, 415, 429, 503, shape=s.SeedErrorSerializer),
     },
     summary="Create a session (original ChatKit format)",
 )
 seed_chat = extend_schema(
     tags=["seed"],
     request=s.SeedChatSerializer,
-    parameters=[RETRY_AFTER],
+    auth=VISITOR_TOKEN,
+    parameters=[RETRY_AFTER, WWW_AUTHENTICATE],
     responses={
         200: s.SeedChatResponseSerializer,
-        **errors(400, 403, 404, 409, 413, 415, 429, 502, 503, 504, shape=s.SeedErrorSerializer),
+        **errors(
+            400, 401, 403, 404, 409, 413, 415, 429, 502, 503, 504, shape=s.SeedErrorSerializer
+        ),
     },
     summary="Send a message and get the reply (original ChatKit format)",
 )
@@ -198,23 +219,49 @@ assistant_config = extend_schema(
     ],
     responses={200: s.AssistantConfigSerializer, **errors(404, 503)},
 )
+sessions_list = extend_schema(
+    tags=["v1"],
+    operation_id="api_v1_sessions_list",
+    auth=[{"visitorToken": []}],
+    parameters=[s.SessionListQuerySerializer, WWW_AUTHENTICATE],
+    description="A signed-in visitor's conversations with an assistant, newest activity "
+    f"first, {VISITOR_SESSIONS_PAGE_SIZE} a page. Needs the visitor's identity token "
+    "(401 `token_required` without one, or when the assistant's identity mode is `off`).",
+    responses={
+        200: s.VisitorSessionListSerializer,
+        **errors(400, 401, 403, 404, 503),
+        404: OpenApiResponse(
+            s.ErrorSerializer,
+            description="No such assistant, or no such page (a `cursor` this endpoint did not "
+            "give).",
+        ),
+    },
+)
 sessions_post = extend_schema(
     tags=["v1"],
     request=s.SessionCreateSerializer,
-    parameters=[RETRY_AFTER],
-    responses={201: s.SessionSerializer, **errors(400, 403, 404, 413, 415, 429, 503)},
+    auth=VISITOR_TOKEN,
+    parameters=[RETRY_AFTER, WWW_AUTHENTICATE],
+    responses={201: s.SessionSerializer, **errors(400, 401, 403, 404, 413, 415, 429, 503)},
 )
 session_get = extend_schema(
     tags=["v1"],
-    parameters=[s.SessionPageSerializer],
-    responses={200: s.SessionSerializer, **errors(400, 403, 404, 503)},
+    auth=VISITOR_TOKEN,
+    parameters=[s.SessionPageSerializer, WWW_AUTHENTICATE],
+    responses={200: s.SessionSerializer, **errors(400, 401, 403, 404, 503)},
 )
-session_delete = extend_schema(tags=["v1"], responses={204: None, **errors(403, 404, 409, 503)})
+session_delete = extend_schema(
+    tags=["v1"],
+    auth=VISITOR_TOKEN,
+    parameters=[WWW_AUTHENTICATE],
+    responses={204: None, **errors(401, 403, 404, 409, 503)},
+)
 messages_post = extend_schema(
     tags=["v1"],
     request=s.MessageCreateSerializer,
     description=STREAM_DESCRIPTION,
-    parameters=[RETRY_AFTER],
+    auth=VISITOR_TOKEN,
+    parameters=[RETRY_AFTER, WWW_AUTHENTICATE],
     responses={
         201: s.TurnSerializer,
         (200, "text/event-stream"): OpenApiResponse(
@@ -223,15 +270,17 @@ messages_post = extend_schema(
             "one event's.",
             examples=[OpenApiExample("A streamed reply", value=STREAM_EXAMPLE)],
         ),
-        **errors(400, 403, 404, 409, 413, 415, 429, 502, 503, 504),
+        **errors(400, 401, 403, 404, 409, 413, 415, 429, 502, 503, 504),
     },
 )
 feedback_post = extend_schema(
     tags=["v1"],
     request=s.FeedbackCreateSerializer,
+    auth=VISITOR_TOKEN,
+    parameters=[WWW_AUTHENTICATE],
     responses={
         200: s.MessageSerializer,
-        **errors(400, 403, 404, 409, 413, 415, 503),
+        **errors(400, 401, 403, 404, 409, 413, 415, 503),
         404: OpenApiResponse(
             s.ErrorSerializer,
             description="No such session or message; or the message is the visitor's "

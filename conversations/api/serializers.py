@@ -127,6 +127,23 @@ class SessionSerializer(serializers.Serializer):
     has_more = serializers.BooleanField()
 
 
+class VisitorSessionSerializer(serializers.Serializer):
+    """One of a signed-in visitor's conversations, as their list shows it."""
+
+    id = serializers.CharField()
+    assistant = serializers.SlugField()
+    title = serializers.CharField(allow_blank=True, help_text="Its first message, cut short.")
+    created_at = serializers.DateTimeField()
+    last_activity_at = serializers.DateTimeField()
+
+
+class VisitorSessionListSerializer(serializers.Serializer):
+    sessions = VisitorSessionSerializer(many=True)
+    next = serializers.CharField(
+        allow_null=True, help_text="The next page's `cursor`; null on the last page."
+    )
+
+
 class TurnSerializer(serializers.Serializer):
     user_message = MessageSerializer()
     assistant_message = MessageSerializer()
@@ -156,6 +173,11 @@ class AssistantConfigSerializer(serializers.Serializer):
     retention_days = serializers.IntegerField(
         help_text="Days a conversation is kept after its last message (purge_sessions)."
     )
+    identity = serializers.ChoiceField(
+        choices=["off", "optional", "required"],
+        help_text="Signed-in visitors: `off` (every visitor anonymous, a token is ignored), "
+        "`optional` (anonymous or with a token), `required` (a token on every call).",
+    )
 
 
 class ErrorDetailSerializer(serializers.Serializer):
@@ -181,6 +203,40 @@ class SessionPageSerializer(serializers.Serializer):
 
     before = PageCursorField(
         required=False, help_text="Page back: only messages with a lower seq (at most once)."
+    )
+
+
+class QueryTextField(StrictCharField):
+    """Text in a query string, strictly: given once, and `?name=` is blank (refused), not
+    absent as DRF would read it."""
+
+    default_error_messages = {"repeated": "Give this parameter once."}
+
+    def get_value(self, query: QueryDict):
+        values = query.getlist(self.field_name)
+        if not values:
+            return empty
+        return values if len(values) > 1 else values[0]
+
+    def to_internal_value(self, data):
+        if isinstance(data, list):
+            self.fail("repeated")
+        return super().to_internal_value(data)
+
+
+class SessionListQuerySerializer(serializers.Serializer):
+    """The query of GET /api/v1/sessions: whose assistant, which page."""
+
+    assistant = QueryTextField(
+        required=False,
+        default="default",
+        validators=[validate_slug],
+        help_text="The assistant's slug (at most once).",
+    )
+    cursor = QueryTextField(
+        required=False,
+        max_length=200,
+        help_text="The `next` of the previous page, as given (at most once).",
     )
 
 

@@ -2,7 +2,8 @@
 
 - assistants: an assistant, and what the widget may know of it
 - budgets: what assistants spent of their daily token budgets today
-- sessions: conversations as a visitor reaches them, a page of messages at a time
+- sessions: conversations as a visitor reaches them, a page of messages at a time; a
+  signed-in visitor's conversations, a page at a time
 - replies: replies in flight (one at a time per conversation), and a turn's context
 - staff: the admin's numbers, search, filters and transcripts
 - overview: the last days in numbers
@@ -14,6 +15,7 @@ from conversations.selectors.assistants import (
     DEFAULT_ASSISTANT,
     assistant_get,
     assistant_widget_config,
+    identity_in_use,
 )
 from conversations.selectors.budgets import spent_today, with_spent_today
 from conversations.selectors.encryption import (
@@ -34,8 +36,10 @@ from conversations.selectors.replies import (
 )
 from conversations.selectors.sessions import (
     PAGE_SIZE,
+    VISITOR_SESSIONS_PAGE_SIZE,
     session_get,
     session_messages_page,
+    visitor_sessions_page,
 )
 from conversations.selectors.staff import (
     CONVERSATION_NUMBERS,
@@ -53,6 +57,7 @@ __all__ = [
     "DEFAULT_ASSISTANT",
     "PAGE_SIZE",
     "PLAINTEXT",
+    "VISITOR_SESSIONS_PAGE_SIZE",
     "abandoned_before",
     "assistant_get",
     "assistant_widget_config",
@@ -65,6 +70,7 @@ __all__ = [
     "encrypted_rows_by_key",
     "encryption_canary_problem",
     "encryption_canary_stored",
+    "identity_in_use",
     "overview_numbers",
     "replies_in_flight",
     "reply_abandoned",
@@ -74,5 +80,6 @@ __all__ = [
     "session_transcript",
     "spent_today",
     "turn_context",
+    "visitor_sessions_page",
     "with_spent_today",
 ]

@@ -34,4 +34,10 @@ def assistant_widget_config(*, slug: str) -> dict:
         "privacy_url": assistant.privacy_url,
         "unavailable_message": assistant.unavailable_message,
         "retention_days": settings.CHATKIT_RETENTION_DAYS,
+        "identity": assistant.identity_mode,
     }
+
+
+def identity_in_use() -> bool:
+    """Does any assistant sign visitors in? (The admin shows the visitor's column only then.)"""
+    return Assistant.objects.exclude(identity_mode=Assistant.IdentityMode.OFF).exists()

@@ -6,6 +6,7 @@
 - feedback: the visitor's rating of a reply
 - retention: purging conversations idle past the retention period
 - encryption: the encryption key's canary, and rotation to the newest key
+- identity: assistants' identity secrets (signed-in visitors)
 """
 
 from conversations.services.encryption import (
@@ -15,6 +16,7 @@ from conversations.services.encryption import (
     encryption_rotate,
 )
 from conversations.services.feedback import message_feedback_set
+from conversations.services.identity import identity_secret_rotate
 from conversations.services.retention import (
     PURGE_BATCH_SIZE,
     PURGE_MAX_BATCH_SIZE,
@@ -27,6 +29,7 @@ from conversations.services.sessions import (
     session_delete,
     session_delete_many,
     session_start,
+    visitor_sessions_delete,
 )
 from conversations.services.turns import (
     Turn,
@@ -52,6 +55,7 @@ __all__ = [
     "TurnEvent",
     "encryption_canary_check",
     "encryption_rotate",
+    "identity_secret_rotate",
     "message_feedback_set",
     "message_post",
     "session_create",
@@ -66,4 +70,5 @@ __all__ = [
     "turn_open",
     "turn_open_sync",
     "turn_start",
+    "visitor_sessions_delete",
 ]

@@ -7,9 +7,9 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from conversations import policy, selectors
+from conversations import identity, policy, selectors
 from conversations.db import db_step
-from conversations.exceptions import ReplyInFlight, SessionNotFound
+from conversations.exceptions import AssistantNotFound, ReplyInFlight, SessionNotFound
 from conversations.models import Assistant, Session
 from conversations.services.turns import one_reply_at_a_time, session_lock
 
@@ -18,15 +18,23 @@ ORIGIN_CHARS = Session._meta.get_field("origin").max_length
 
 
 def session_create(
-    *, assistant: Assistant, visitor: policy.Visitor, metadata: dict[str, Any] | None = None
+    *,
+    assistant: Assistant,
+    visitor: policy.Visitor,
+    metadata: dict[str, Any] | None = None,
+    owner: identity.Identity | None = None,
 ) -> Session:
-    """Store a new conversation (its visitor admitted already: `session_start`)."""
+    """Store a new conversation (its visitor admitted already: `session_start`); with
+    `owner`, it belongs to that signed-in visitor."""
     return Session.objects.create(
         assistant=assistant,
         origin=visitor.origin[:ORIGIN_CHARS],
         user_agent=visitor.user_agent[:USER_AGENT_CHARS],
         ip_hash=visitor.ip_hash,
         metadata=metadata or {},
+        visitor_sub=owner.sub if owner else "",
+        visitor_name=owner.name if owner else "",
+        visitor_email=owner.email if owner else "",
     )
 
 
@@ -40,7 +48,7 @@ async def session_start(
     one database step looks the assistant up, checks the visitor's origin and stores it.
 
     Raises SimpleRequestRefused (415), RateLimited (429), AssistantNotFound (404),
-    OriginNotAllowed (403)."""
+    OriginNotAllowed (403), TokenRequired, TokenInvalid, TokenExpired (401)."""
     await policy.session_admit(visitor)
     return await db_step(session_open)(
         visitor=visitor, assistant_slug=assistant_slug, metadata=metadata
@@ -53,7 +61,8 @@ def session_open(
     """`session_start`'s database step."""
     assistant = selectors.assistant_get(slug=assistant_slug)
     policy.session_origin_check(visitor, assistant)
-    return session_create(assistant=assistant, visitor=visitor, metadata=metadata)
+    owner = policy.visitor_identity(visitor, assistant)
+    return session_create(assistant=assistant, visitor=visitor, metadata=metadata, owner=owner)
 
 
 def session_delete(*, session: Session) -> None:
@@ -103,3 +112,17 @@ def session_delete_many(*, sessions: Iterable[Session | str]) -> DeleteReport:
             report.deleted.append(key)
             report.deleted_ids.append(pk)
     return report
+
+
+def visitor_sessions_delete(*, visitor_sub: str, assistant_slug: str | None = None) -> DeleteReport:
+    """Erase every conversation of one signed-in visitor (a data-subject request), with one
+    assistant or all, one by one as `session_delete_many` does. Raises AssistantNotFound for
+    an unknown slug (an inactive assistant's conversations are erased too)."""
+    sessions = Session.objects.filter(visitor_sub=visitor_sub)
+    if assistant_slug is not None:
+        if not Assistant.objects.filter(slug=assistant_slug).exists():
+            raise AssistantNotFound()
+        sessions = sessions.filter(assistant__slug=assistant_slug)
+    # Read at once (one person's conversations are few): SQLite does not isolate a cursor
+    # still being read from the deletions made meanwhile on the same connection.
+    return session_delete_many(sessions=list(sessions.order_by("pk")))

@@ -13,8 +13,9 @@ so no connection is held while the model writes.
 
 `turn_start` is the entry point: the admission gate's rate limits and lease
 (conversations.policy, in the shared cache) first, then `turn_open`: one database step
-(`turn_open_sync`) that looks the conversation up with its assistant, checks the visitor's
-origin, and in one transaction locks the conversation's row with the UPDATE that takes the
+(`turn_open_sync`) that looks the conversation up with its assistant (only if it is the
+visitor's: anonymous, or theirs by their token's `sub`), checks the visitor's origin and
+identity, and in one transaction locks the conversation's row with the UPDATE that takes the
 turn's two seqs (`Session.next_seq`), reads the history, inserts both messages in one
 statement and reserves the reply's tokens of the assistant's daily budget. The partial unique
 index on `streaming` replies is the one-reply-at-a-time guard: when the reply cannot go in,
@@ -169,12 +170,20 @@ def turn_open_sync(
     message and an empty reply in flight, its tokens reserved of the day's budget, and gather
     the model's context.
 
-    Raises SessionNotFound, OriginNotAllowed, ReplyInFlight, BudgetExhausted (and then stores
-    nothing).
+    Raises SessionNotFound, OriginNotAllowed, TokenRequired, TokenInvalid, TokenExpired,
+    ReplyInFlight, BudgetExhausted (and then stores nothing).
     """
-    session = selectors.session_get(public_id=public_id)
+    # The ownership check rides in the lookup: a WHERE on the visitor's `sub`, no query more.
+    session = selectors.session_get(
+        public_id=public_id, visitor_sub=policy.session_visitor_sub(visitor)
+    )
     if visitor is not None:
         policy.turn_origin_check(visitor, session.assistant)
+        who = policy.session_owner_check(visitor, session)
+        if who is not None and session.visitor_sub:
+            # The latest token of its visitor says how they are named now.
+            session.visitor_name = who.name or session.visitor_name
+            session.visitor_email = who.email or session.visitor_email
     owner = heartbeat.beat_now()  # before the reply names this process as its writer
     try:
         return _turn_store(session, content=content, owner=owner, lease=lease)
@@ -256,11 +265,14 @@ def _turn_store(session: Session, *, content: str, owner: str, lease: limits.Lea
 
 def _seqs_take(session: Session, *, now: datetime, title: str) -> int:
     """Lock the conversation's row until the transaction ends, mark its activity (and its
-    title, if it has none) and take two seqs; returns the first. Raises SessionNotFound."""
+    title, if it has none; its visitor's name and email as the session has them now) and take
+    two seqs; returns the first. Raises SessionNotFound."""
     fields = Session._meta
     values = [
         fields.get_field("last_activity_at").get_db_prep_save(now, connection),
         fields.get_field("title").get_db_prep_save(title, connection),
+        fields.get_field("visitor_name").get_db_prep_save(session.visitor_name, connection),
+        fields.get_field("visitor_email").get_db_prep_save(session.visitor_email, connection),
         session.pk,
     ]
     with connection.cursor() as cursor:
@@ -314,7 +326,9 @@ def _insert_fields() -> list:
 
 @dataclass(frozen=True)
 class _Statements:
-    seqs_take: str  # (last_activity_at, title, session pk): the next seq after the two taken
+    # (last_activity_at, title, visitor_name, visitor_email, session pk): the next seq after
+    # the two taken
+    seqs_take: str
     messages_insert: str  # (a user message's values, then a reply's): (pk, seq) of those stored
 
 
@@ -326,9 +340,9 @@ def _sql() -> _Statements:
     parameter."""
     quote = connection.ops.quote_name
     session = Session._meta
-    next_seq, activity, title, session_pk = (
+    next_seq, activity, title, name, email, session_pk = (
         quote(session.get_field(name).column)
-        for name in ("next_seq", "last_activity_at", "title", "id")
+        for name in ("next_seq", "last_activity_at", "title", "visitor_name", "visitor_email", "id")
     )
     message = Message._meta
     columns = ", ".join(quote(field.column) for field in _insert_fields())
@@ -336,8 +350,8 @@ def _sql() -> _Statements:
     return _Statements(
         seqs_take=(
             f"UPDATE {quote(session.db_table)} SET {next_seq} = {next_seq} + 2, "  # noqa: S608
-            f"{activity} = %s, {title} = CASE WHEN {title} = '' THEN %s ELSE {title} END "
-            f"WHERE {session_pk} = %s RETURNING {next_seq}"
+            f"{activity} = %s, {title} = CASE WHEN {title} = '' THEN %s ELSE {title} END, "
+            f"{name} = %s, {email} = %s WHERE {session_pk} = %s RETURNING {next_seq}"
         ),
         messages_insert=(
             f"INSERT INTO {quote(message.db_table)} ({columns}) VALUES {row}, {row} "  # noqa: S608

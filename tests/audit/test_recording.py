@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 
 from audit.models import AuditEvent
-from conversations import policy
+from conversations import policy, services
 from conversations.models import Assistant, Session
 from tests.factories import conversation, reply, visitor
 from tests.helpers import ADMIN_CONVERSATIONS as LIST
@@ -123,6 +123,7 @@ def test_adding_changing_and_deleting_an_assistant_is_recorded(staff):
         "accent_color": "#2563eb",
         "starter_prompts": "",
         "allowed_origins": "",
+        "identity_mode": "off",
     }
     assert staff.post(ASSISTANTS + "add/", form).status_code == 302
     sales = Assistant.objects.get(slug="sales")
@@ -179,3 +180,21 @@ def test_a_search_refused_for_lack_of_permission_is_not_recorded(client, django_
 
     assert client.get(LIST, {"q": "parcel"}).status_code == 403
     assert events("search") == []
+
+
+def test_generating_an_identity_secret_is_recorded_without_the_secret(staff, assistant):
+    services.identity_secret_rotate(assistant=assistant)  # a first one, to be replaced
+    response = staff.post(
+        ASSISTANTS, {"action": "identity_secret_generate", "_selected_action": [assistant.pk]}
+    )
+    assert response.status_code == 302
+    assistant.refresh_from_db()
+
+    [change] = events("assistant_change")
+    assert change.details["assistant"] == assistant.pk
+    changes = change.details["changes"]
+    assert changes["identity_secret"] == {"old": "[secret]", "new": "[secret]"}
+    assert changes["identity_secret_previous"] == {"old": "", "new": "[secret]"}
+    assert "identity_rotated_at" in changes
+    assert assistant.identity_secret not in repr(change.details)
+    assert assistant.identity_secret_previous not in repr(change.details)

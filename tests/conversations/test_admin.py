@@ -88,8 +88,9 @@ def test_the_list_runs_a_fixed_number_of_queries(
             title=f"Question {n}",
         )
     # Login session and user; assistants for the filter; the filtered and the full count; the
-    # page; the page's numbers; the date hierarchy's range and its dates.
-    with django_assert_max_num_queries(9):
+    # page; the page's numbers; the date hierarchy's range and its dates; whether any
+    # assistant signs visitors in (the visitor's column).
+    with django_assert_max_num_queries(10):
         page = admin_client.get(LIST)
     assert len(rows(page)) == count
     assert {row["message_count"] for row in rows(page)} == {"3"}

@@ -29,6 +29,7 @@ EDITABLE = [
     "notice",
     "privacy_url",
     "allowed_origins",
+    "identity_mode",
 ]
 
 
@@ -49,6 +50,7 @@ def form(**changes) -> dict:
         "notice": "Answers by an AI; a person reads every conversation.",
         "privacy_url": "https://shop.example/privacy",
         "allowed_origins": "https://shop.example\nhttp://localhost:8000\n",
+        "identity_mode": "off",
     }
     return {key: value for key, value in {**data, **changes}.items() if value is not None}
 

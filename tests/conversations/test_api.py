@@ -153,6 +153,7 @@ def test_assistant_config_is_public_and_says_demo_mode(api, assistant):
         "privacy_url": "",
         "unavailable_message": "",
         "retention_days": 30,
+        "identity": "off",
     }
     assert "system_prompt" not in body
 
@@ -704,7 +705,7 @@ def test_the_404_for_a_path_with_a_newline_is_readable_cross_origin(api):
 
 def test_wrong_method_is_json_405(api, session):
     v1_error(api.put(f"/api/v1/sessions/{session.public_id}"), 405, "method_not_allowed")
-    v1_error(api.get("/api/v1/sessions"), 405, "method_not_allowed")
+    v1_error(api.put("/api/v1/sessions"), 405, "method_not_allowed")
     v1_error(api.post("/health"), 405, "method_not_allowed")
 
 

@@ -15,6 +15,7 @@ from conversations import encryption, selectors, services
 from conversations.models import Assistant, EncryptionCanary, Message, Session
 from conversations.services.encryption import CANARY_TEXT
 from tests.conversations.test_admin_export import export, read
+from tests.conversations.test_identity import bearer, token
 from tests.conversations.test_migrations import migrated_back_to  # noqa: F401 (a fixture)
 from tests.conversations.test_statements import turn
 from tests.factories import conversation, reply, visitor
@@ -467,14 +468,63 @@ def test_stored_plaintext_that_looks_sealed_is_escaped_by_the_migration(migrated
     for seq, text in enumerate(["plain:hi", "fernet:abcd1234:xyz", "an ordinary fernet: word"], 1):
         messages.create(session=session, seq=seq, role="user", content=text)
 
-    migrated_back_to(("conversations", "0009_encryption_at_rest_2"))
+    # The models as that migration leaves them (later ones add columns the current models
+    # would read).
+    apps = migrated_back_to(("conversations", "0010_encryption_at_rest_existing_text"))
 
     assert raw_value(Session, session.pk, "title") == "plain:fernet:typed by a visitor"
-    assert Session.objects.get(pk=session.pk).title == "fernet:typed by a visitor"
+    assert apps.get_model("conversations", "Session").objects.get(pk=session.pk).title == (
+        "fernet:typed by a visitor"
+    )
     assert list(
-        Message.objects.filter(session_id=session.pk).values_list("content", flat=True)
+        apps.get_model("conversations", "Message")
+        .objects.filter(session_id=session.pk)
+        .values_list("content", flat=True)
     ) == [
         "plain:hi",
         "fernet:abcd1234:xyz",
         "an ordinary fernet: word",
     ]
+
+
+# --- Signed-in visitors ---------------------------------------------------------------------
+
+
+def test_identity_secrets_and_visitors_names_and_emails_are_sealed(api, encrypted, assistant):
+    assistant.identity_mode = Assistant.IdentityMode.OPTIONAL
+    assistant.save()
+    secret = services.identity_secret_rotate(assistant=assistant)
+    assistant.refresh_from_db()
+    signed_in = bearer(token(assistant, "u-ada", name="Ada Lovelace", email="ada@example.com"))
+    response = post_json(api, "/api/v1/sessions", {}, **signed_in)
+    assert response.status_code == 201, response.content
+    session_id = response.json()["id"]
+    posted = post_json(
+        api, f"/api/v1/sessions/{session_id}/messages", {"content": "hello"}, **signed_in
+    )
+    assert posted.status_code == 201, posted.content  # the sealed secret verified the token
+
+    stored = raw_text() + repr(raw_rows(Assistant._meta.db_table))
+    for plaintext in (secret, "Ada Lovelace", "ada@example.com"):
+        assert plaintext not in stored
+    assert raw_value(Assistant, assistant.pk, "identity_secret").startswith("fernet:")
+    # The visitor's id stays as it is: it is what the list and the admin look conversations up by.
+    assert (
+        raw_value(Session, Session.objects.get(public_id=session_id).pk, "visitor_sub") == "u-ada"
+    )
+    session = Session.objects.get(public_id=session_id)
+    assert (session.visitor_name, session.visitor_email) == ("Ada Lovelace", "ada@example.com")
+
+
+def test_with_encryption_the_admin_finds_a_visitor_by_exact_id_only(
+    admin_client, encrypted, assistant
+):
+    session = conversation(assistant, visitor("hi"))
+    Session.objects.filter(pk=session.pk).update(visitor_sub="u-ada")
+    session.visitor_name = "Ada Lovelace"
+    session.save(update_fields=["visitor_name"])
+
+    assert admin_client.get(ADMIN_CONVERSATIONS, {"q": "u-ada"}).context["cl"].result_count == 1
+    by_name = admin_client.get(ADMIN_CONVERSATIONS, {"q": "Lovelace"})
+    assert by_name.context["cl"].result_count == 0
+    assert "names and emails are encrypted" in by_name.content.decode()

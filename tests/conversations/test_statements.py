@@ -7,10 +7,15 @@ bind; its database steps run in their thread pool, where tests/statements.py cou
 bench/statements.py prints the same figures for PostgreSQL.
 """
 
+import dataclasses
+import time
+
+import jwt
 import pytest
+from asgiref.sync import sync_to_async
 
 from conversations import policy, services
-from conversations.models import Message
+from conversations.models import Assistant, Message
 from tests.statements import database_work
 
 pytestmark = [
@@ -66,3 +71,29 @@ async def test_a_turn_in_a_longer_conversation_costs_no_more(fake_llm, budgeted)
 
     assert len(work.statements) <= 6, work.summary()
     assert work.checkouts <= 2
+
+
+async def test_a_signed_in_visitors_turn_costs_no_more(fake_llm, budgeted):
+    # The ownership check rides in the conversation's lookup (a WHERE on the visitor's sub),
+    # and the name and email from the token in the UPDATE that takes the seqs.
+    assistant = budgeted.assistant
+    assistant.identity_mode = Assistant.IdentityMode.OPTIONAL
+    await assistant.asave()
+    await sync_to_async(services.identity_secret_rotate)(assistant=assistant)
+    budgeted.visitor_sub = "user-42"
+    await budgeted.asave()
+    claims = {"sub": "user-42", "aud": assistant.slug, "exp": int(time.time()) + 600}
+    token = jwt.encode({**claims, "name": "Ada"}, assistant.identity_secret, algorithm="HS256")
+    signed_in = dataclasses.replace(VISITOR, token=token, claimed_sub="user-42")
+    await services.message_post(visitor=signed_in, public_id=budgeted.public_id, content="hi")
+
+    with database_work() as work:
+        _, reply = await services.message_post(
+            visitor=signed_in, public_id=budgeted.public_id, content="again"
+        )
+
+    assert reply.status == Message.Status.COMPLETE
+    assert len(work.statements) <= 6, work.summary()
+    assert work.checkouts <= 2
+    await budgeted.arefresh_from_db()
+    assert budgeted.visitor_name == "Ada"

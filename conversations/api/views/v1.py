@@ -19,6 +19,7 @@ from conversations.api.views.common import (
     validated,
 )
 from conversations.db import db_step
+from conversations.exceptions import TokenRequired
 from conversations.representations import message_data
 
 
@@ -31,6 +32,13 @@ class AssistantConfigView(AsyncAPIView):
 
 
 class SessionListView(AsyncAPIView):
+    @schema.sessions_list
+    async def get(self, request):
+        """A signed-in visitor's conversations with an assistant, newest activity first."""
+        query = validated(s.SessionListQuerySerializer, request.query_params)
+        body = await db_step(_visitor_sessions)(policy.Visitor.of(request), query)
+        return Response(body, headers=NO_STORE)
+
     @schema.sessions_post
     async def post(self, request):
         """Start a conversation."""
@@ -58,6 +66,28 @@ class SessionDetailView(AsyncAPIView):
         """Delete a conversation and every message in it."""
         await db_step(_session_delete)(policy.Visitor.of(request), session_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _visitor_sessions(visitor: policy.Visitor, query: dict) -> dict:
+    assistant = selectors.assistant_get(slug=query["assistant"])
+    policy.session_origin_check(visitor, assistant)
+    owner = policy.visitor_identity(visitor, assistant)
+    if owner is None:  # anonymous, or the assistant's identity mode is off
+        raise TokenRequired("Only a signed-in visitor has a list of conversations.")
+    sessions, cursor = selectors.visitor_sessions_page(
+        assistant=assistant, visitor_sub=owner.sub, cursor=query.get("cursor")
+    )
+    listed = [
+        {
+            "id": session.public_id,
+            "assistant": assistant.slug,
+            "title": session.title,
+            "created_at": session.created_at,
+            "last_activity_at": session.last_activity_at,
+        }
+        for session in sessions
+    ]
+    return s.VisitorSessionListSerializer({"sessions": listed, "next": cursor}).data
 
 
 def _session_delete(visitor: policy.Visitor, public_id: str) -> None:

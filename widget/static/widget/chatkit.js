@@ -23,6 +23,7 @@
       eLong: "Your message is too long.", eRate: "Too many messages. Try again shortly.",
       eBudget: "The assistant has reached today's limit. Try again later.",
       eServer: "The assistant could not answer. Try again.", eLoad: "The chat could not load.",
+      eAuth: "Please sign in.", mine: "Your conversations",
     },
     es: {
       open: "Abrir chat", close: "Cerrar chat", menu: "Más opciones",
@@ -41,7 +42,8 @@
       eRate: "Demasiados mensajes. Inténtalo en breve.",
       eBudget: "El asistente llegó a su límite de hoy. Inténtalo más tarde.",
       eServer: "El asistente no pudo responder. Inténtalo de nuevo.",
-      eLoad: "No se pudo cargar el chat.",
+      eLoad: "No se pudo cargar el chat.", eAuth: "Inicia sesión.",
+      mine: "Tus conversaciones",
     },
     fr: {
       open: "Ouvrir le chat", close: "Fermer le chat", menu: "Plus d’options",
@@ -60,7 +62,8 @@
       eRate: "Trop de messages. Réessayez dans un instant.",
       eBudget: "L’assistant a atteint sa limite du jour. Réessayez plus tard.",
       eServer: "L’assistant n’a pas pu répondre. Réessayez.",
-      eLoad: "Le chat n’a pas pu se charger.",
+      eLoad: "Le chat n’a pas pu se charger.", eAuth: "Connectez-vous.",
+      mine: "Vos conversations",
     },
     de: {
       open: "Chat öffnen", close: "Chat schließen", menu: "Weitere Optionen",
@@ -80,6 +83,7 @@
       eBudget: "Der Assistent hat sein Tageslimit erreicht. Versuchen Sie es später.",
       eServer: "Der Assistent konnte nicht antworten. Versuchen Sie es erneut.",
       eLoad: "Der Chat konnte nicht geladen werden.",
+      eAuth: "Bitte anmelden.", mine: "Ihre Unterhaltungen",
     },
     ar: {
       open: "فتح المحادثة", close: "إغلاق المحادثة", title: "محادثة", menu: "خيارات أخرى",
@@ -95,6 +99,7 @@
       eRate: "رسائل كثيرة جدًا. حاول بعد لحظات.",
       eBudget: "بلغ المساعد حده اليومي. حاول لاحقًا.",
       eServer: "تعذّر على المساعد الرد. حاول مرة أخرى.", eLoad: "تعذّر تحميل المحادثة.",
+      eAuth: "سجّل الدخول.", mine: "محادثاتك",
     },
   };
 
@@ -130,7 +135,7 @@
 
   let config = null;
   let loading = null;
-  let sid = stored("localStorage", KEY); // the session id: the visitor's only credential
+  let sid = stored("localStorage", KEY); // the session id: a visitor's credential
   let msgs = [];
   let hasMore = false;
   let fetching = false;
@@ -144,6 +149,8 @@
   let isReady = false;
   let epoch = 0; // a new conversation drops late answers about the old
   let inline = opt.mode === "inline";
+  let auth = opt.userToken;
+  let token;
 
   // --- DOM helpers: nodes only, never markup parsed from a string
 
@@ -345,7 +352,9 @@ textarea::placeholder{color:var(--mu);opacity:1}
   const freshItem = item(t.fresh, () => (reset(), input.focus()));
   const saveItem = item(t.save, () => download());
   const deleteItem = item(t.del, () => confirmDelete(true));
-  const menuBox = h("div", { class: "mn", id: "mn", hidden: true }, freshItem, saveItem, deleteItem);
+  const mineItem = item(t.mine, () => browse());
+  const menuBox = h("div", { class: "mn", id: "mn", hidden: true },
+    freshItem, mineItem, saveItem, deleteItem);
   const noButton = button({ class: "bt", onclick: () => confirmDelete(false) }, t.no);
   const confirmBox = h("div", { class: "cf", role: "alertdialog", "aria-labelledby": "q", hidden: true },
     h("span", { id: "q" }, t.sure), button({ class: "bt x", onclick: () => destroy() }, t.yes), noButton);
@@ -377,14 +386,16 @@ textarea::placeholder{color:var(--mu);opacity:1}
 
   const failure = (code, status = 0) => Object.assign(new Error(code), { code, status });
 
-  async function call(method, path, body, signal) {
+  async function call(method, path, body, signal, renew) {
     let res;
     try {
+      const headers = body ? { "Content-Type": "application/json", Accept: "text/event-stream, */*" } : {};
+      if (await bearer(renew)) headers.Authorization = "Bearer " + token;
       res = await fetch(API + path, {
         method,
         signal,
         credentials: "omit",
-        headers: body ? { "Content-Type": "application/json", Accept: "text/event-stream, */*" } : {},
+        headers,
         body: body && JSON.stringify(body),
       });
     } catch (e) {
@@ -395,7 +406,21 @@ textarea::placeholder{color:var(--mu);opacity:1}
     try {
       code = (await res.json()).error.code;
     } catch {}
+    if (code === "token_expired" && !renew) return call(method, path, body, signal, true);
     throw failure(code, res.status);
+  }
+
+  async function bearer(renew) {
+    if (renew || !token) token = await (typeof auth == "function" ? auth() : auth);
+    let sub;
+    try {
+      sub = JSON.parse(atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))).sub;
+    } catch {}
+    // A shared computer shows nothing of the last person.
+    const was = stored("localStorage", KEY + ":sub");
+    if (was && was !== sub) reset();
+    stored("localStorage", KEY + ":sub", sub || null);
+    return token;
   }
 
   const json = async (method, path, body) => {
@@ -407,6 +432,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
     if (code === "network") return t.eNet;
     if (code === "budget_exhausted") return (config && config.unavailable_message) || t.eBudget;
     if (status === 429 || code === "upstream_rate_limited") return t.eRate;
+    if (status === 401) return t.eAuth;
     if (status === 403 || status === 404) return t.eGone;
     if (status === 409) return t.eBusy;
     if (status === 413 || code === "too_long") return t.eLong;
@@ -650,7 +676,6 @@ textarea::placeholder{color:var(--mu);opacity:1}
       busy = false;
       done();
       keep(text);
-      count();
       if (config) report(failure("too_long"));
       return false;
     }
@@ -785,6 +810,15 @@ textarea::placeholder{color:var(--mu);opacity:1}
     sync();
   }
 
+  const browse = () => json("GET", "/sessions?assistant=" + encodeURIComponent(SLUG)).then((page) => {
+    reset();
+    starters.replaceChildren(...page.sessions.map((s) => button({
+      onclick: () => (stored("localStorage", KEY, (sid = s.id)), (loading = null), ready(), input.focus()),
+    }, s.title || t.log)));
+    starters.hidden = false;
+    starters.firstChild?.focus();
+  }, report);
+
   function confirmDelete(ask) {
     confirmBox.hidden = !ask;
     (ask ? noButton : menuButton).focus();
@@ -858,6 +892,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
   }
 
   function menu(show) {
+    mineItem.hidden = !auth || config?.identity === "off";
     menuBox.hidden = !show;
     menuButton.setAttribute("aria-expanded", String(show));
     if (show) freshItem.focus();
@@ -941,6 +976,10 @@ textarea::placeholder{color:var(--mu);opacity:1}
     toggle,
     send: (text) => (queue = queue.then(() => sendWhenFree(text))),
     reset,
+    identify(source) {
+      auth = source;
+      bearer(true).catch(() => {});
+    },
     on(name, fn) {
       const listener = (e) => fn(e.detail);
       addEventListener("chatkit:" + name, listener);
