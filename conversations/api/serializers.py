@@ -87,24 +87,33 @@ class StrictBooleanField(serializers.BooleanField):
         return data
 
 
-class PageCursorField(serializers.IntegerField):
-    """A seq in a query string, strictly: plain digits from 1 to SEQ_MAX, given once."""
+class QueryParameter:
+    """A field of a query string read as sent, given once: a QueryDict answers with the last
+    of repeated values, and DRF would read `?name=` as no parameter at all."""
 
-    default_error_messages = {
-        "invalid": "Enter a whole number from 1 in plain digits (no sign, space or leading zero).",
-        "repeated": "Give this parameter once.",
-    }
-
-    def __init__(self, **kwargs):
-        super().__init__(min_value=1, max_value=SEQ_MAX, **kwargs)
+    default_error_messages = {"repeated": "Give this parameter once."}
 
     def get_value(self, query: QueryDict):
-        # What was sent, as sent: a QueryDict answers with the last of repeated values, and
-        # DRF would read `?before=` as no parameter at all.
         values = query.getlist(self.field_name)
         if not values:
             return empty
         return values if len(values) > 1 else values[0]
+
+    def to_internal_value(self, data):
+        if isinstance(data, list):
+            self.fail("repeated")
+        return super().to_internal_value(data)
+
+
+class PageCursorField(QueryParameter, serializers.IntegerField):
+    """A seq in a query string, strictly: plain digits from 1 to SEQ_MAX, given once."""
+
+    default_error_messages = {
+        "invalid": "Enter a whole number from 1 in plain digits (no sign, space or leading zero).",
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(min_value=1, max_value=SEQ_MAX, **kwargs)
 
     def to_internal_value(self, data):
         if isinstance(data, list):
@@ -206,22 +215,9 @@ class SessionPageSerializer(serializers.Serializer):
     )
 
 
-class QueryTextField(StrictCharField):
+class QueryTextField(QueryParameter, StrictCharField):
     """Text in a query string, strictly: given once, and `?name=` is blank (refused), not
     absent as DRF would read it."""
-
-    default_error_messages = {"repeated": "Give this parameter once."}
-
-    def get_value(self, query: QueryDict):
-        values = query.getlist(self.field_name)
-        if not values:
-            return empty
-        return values if len(values) > 1 else values[0]
-
-    def to_internal_value(self, data):
-        if isinstance(data, list):
-            self.fail("repeated")
-        return super().to_internal_value(data)
 
 
 class SessionListQuerySerializer(serializers.Serializer):
