@@ -36,12 +36,29 @@ def new_page(browser):
     Each page collects its console errors and uncaught exceptions (a CSP violation is one),
     and fails the test on any JavaScript dialog: nothing the widget shows may open one.
     """
-    contexts = []
+    contexts, pages = [], []
 
     def open_page(**options):
         context = browser.new_context(**options)
         contexts.append(context)
         page = context.new_page()
+        pages.append(page)
+        # Requests still being answered when the test ends: the chat server must be done with
+        # them before the test's database is emptied under it (on PostgreSQL, a page being
+        # read while the tables are truncated is a deadlock). Streams are left out: a test
+        # that holds one open ends it itself.
+        page.in_flight = set()
+        page.on("request", lambda r: page.in_flight.add(r))
+        page.on("requestfinished", lambda r: page.in_flight.discard(r))
+        page.on("requestfailed", lambda r: page.in_flight.discard(r))
+        page.on(
+            "response",
+            lambda r: (
+                page.in_flight.discard(r.request)
+                if r.headers.get("content-type", "").startswith("text/event-stream")
+                else None
+            ),
+        )
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -50,6 +67,10 @@ def new_page(browser):
         return page
 
     yield open_page
+    for page in pages:
+        deadline = time.monotonic() + 10
+        while page.in_flight and not page.is_closed() and time.monotonic() < deadline:
+            page.wait_for_timeout(20)  # lets Playwright deliver the requests' events
     for context in contexts:
         context.close()
 
