@@ -110,6 +110,9 @@ class Bench:
         self.direct: dict[str, float] = {}  # this round's direct-to-fake figures
         self.visitor = 0
         self.round = 0
+        # Figure 9's key, one for the whole run: its database keeps the canary sealed with it
+        # from round to round, and a key of its own each round would be refused.
+        self.encryption_key = base64.urlsafe_b64encode(os.urandom(32)).decode()
 
     # --- bookkeeping --------------------------------------------------------------------
 
@@ -349,8 +352,7 @@ class Bench:
         """Figure 9: worker CPU per v1 JSON turn (one-token reply) with CHATKIT_ENCRYPTION_KEYS
         unset and set, each on a database of its own (a database whose text is encrypted
         refuses to serve without the key), in alternating order from round to round."""
-        key = base64.urlsafe_b64encode(os.urandom(32)).decode()
-        order = [(plain, {}), (sealed, {"CHATKIT_ENCRYPTION_KEYS": key})]
+        order = [(plain, {}), (sealed, {"CHATKIT_ENCRYPTION_KEYS": self.encryption_key})]
         if self.round % 2:
             order.reverse()
         per_turn = {}
