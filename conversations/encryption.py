@@ -6,10 +6,17 @@ is opened with its own key rather than by trying each. Plaintext written while e
 off is stored as it is, except text that itself begins with `fernet:` or `plain:` (a visitor
 can type anything): that is stored behind `plain:`. So every stored value reads one way only.
 The empty string stays empty: `= ''` is how the hot path asks "no title yet", "no reply text".
+
+Each turn reads back its conversation's recent messages, so each process keeps the texts it
+last sealed or opened (bounded: `_OPENED_MAX` of them, each up to `_OPENED_TEXT_MAX`
+characters), by cipher and token: a turn opens only what it has not seen. It holds nothing
+the process does not hold anyway while it serves those messages, and a token opened with
+another key or tampered with is never found there.
 """
 
 import functools
 import hashlib
+import threading
 from dataclasses import dataclass
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -32,6 +39,21 @@ class Keyring:
     @property
     def on(self) -> bool:
         return self.primary is not None
+
+
+_OPENED_MAX = 4096
+_OPENED_TEXT_MAX = 4096
+_opened: dict[tuple[Fernet, str], str] = {}  # (cipher, token) -> text, oldest first
+_opened_lock = threading.Lock()
+
+
+def _remember(cipher: Fernet, token: str, text: str) -> None:
+    if len(text) > _OPENED_TEXT_MAX:
+        return
+    with _opened_lock:
+        if len(_opened) >= _OPENED_MAX:
+            del _opened[next(iter(_opened))]
+        _opened[cipher, token] = text
 
 
 def key_id(key: str) -> str:
@@ -70,7 +92,9 @@ def seal(text: str, *, ring: Keyring | None = None) -> str:
     if ring.primary is None:
         return ESCAPED + text if text.startswith((SEALED, ESCAPED)) else text
     kid, cipher = ring.primary
-    return f"{SEALED}{kid}:{cipher.encrypt(text.encode()).decode()}"
+    token = cipher.encrypt(text.encode()).decode()
+    _remember(cipher, token, text)
+    return f"{SEALED}{kid}:{token}"
 
 
 def unseal(stored: str, *, ring: Keyring | None = None) -> str:
@@ -85,7 +109,12 @@ def unseal(stored: str, *, ring: Keyring | None = None) -> str:
     cipher = ring.by_id.get(kid)
     if cipher is None:
         raise KeyMissing(f"text sealed with key {kid}, which CHATKIT_ENCRYPTION_KEYS lacks")
-    return cipher.decrypt(stored[len(SEALED) + _KEY_ID_CHARS + 1 :].encode()).decode()
+    token = stored[len(SEALED) + _KEY_ID_CHARS + 1 :]
+    text = _opened.get((cipher, token))
+    if text is None:
+        text = cipher.decrypt(token.encode()).decode()
+        _remember(cipher, token, text)
+    return text
 
 
 def sealed_length(chars: int) -> int:

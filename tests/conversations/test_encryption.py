@@ -432,6 +432,46 @@ async def test_an_encrypted_turn_costs_the_same_statements(fake_llm, settings, s
     assert reply.content == (await Message.objects.aget(pk=reply.pk)).content
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("close_executor_connections")
+async def test_a_turn_opens_no_history_it_has_already_read(
+    fake_llm, settings, session, monkeypatch
+):
+    settings.CHATKIT_ENCRYPTION_KEYS = [KEY_A]
+    await turn(session, "hello")
+    await turn(session, SECRET)
+    opened = []
+    decrypt = Fernet.decrypt
+    monkeypatch.setattr(
+        Fernet, "decrypt", lambda self, token: opened.append(token) or decrypt(self, token)
+    )
+
+    await turn(session, "and again")
+
+    assert opened == []
+    sent = [m["content"] for m in fake_llm.last_request["body"]["messages"] if m["role"] == "user"]
+    assert sent[-2:] == [SECRET, "and again"]
+
+
+def test_a_tampered_value_is_refused_though_its_original_was_read():
+    ring = encryption.keyring_for((KEY_A,))
+    stored = encryption.seal(SECRET, ring=ring)
+    assert encryption.unseal(stored, ring=ring) == SECRET
+    last = stored[-5]
+    tampered = stored[:-5] + ("A" if last != "A" else "B") + stored[-4:]
+
+    with pytest.raises(encryption.InvalidToken):
+        encryption.unseal(tampered, ring=ring)
+
+
+def test_a_value_read_once_is_not_opened_without_its_key():
+    stored = encryption.seal(SECRET, ring=encryption.keyring_for((KEY_A,)))
+    assert encryption.unseal(stored, ring=encryption.keyring_for((KEY_A,))) == SECRET
+
+    with pytest.raises(encryption.KeyMissing):
+        encryption.unseal(stored, ring=encryption.keyring_for((KEY_B,)))
+
+
 # --- The keys -----------------------------------------------------------------------------
 
 
