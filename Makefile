@@ -87,7 +87,7 @@ fake-llm: $(VENV)/.dev
 
 ## bench: issue 12's figures (CPU per chunk and per turn, added time to first token, JSON turns
 ## against the Node peer, open streams) for this tree, the baseline commit and the Node/Express
-## peer, against the fake model, in 3 interleaved rounds: about 25 minutes on 2 cores. Needs
+## peer, against the fake model, in 3 interleaved rounds: about 32 minutes on 2 cores. Needs
 ## PostgreSQL and Redis on 127.0.0.1; makes and drops databases of its own. ARGS passes options
 ## on (ARGS="--only 1,4 --no-baseline --markdown"); figures land in bench/results/latest.json.
 bench: $(VENV)/.dev bench/node/node_modules
